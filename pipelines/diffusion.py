@@ -1,0 +1,103 @@
+"""Helpers shared by the diffusers-based tasks: per-request schedulers and pipeline views,
+seeded generators, the step callback, and prompt-length checks.
+
+A loaded pipeline is shared read-only by every visitor. diffusers pipelines keep per-call state
+on `self` (guidance scale, timesteps, interrupt flag) and schedulers keep the step index, so
+each request runs on its own shallow view of the pipeline, with its own scheduler instance.
+The weights are not copied.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+
+from pipelines.errors import InputError
+from pipelines.progress import Progress
+
+# Friendly name -> (diffusers scheduler class, config overrides)
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "ddim": ("DDIMScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+    "flow_euler": ("FlowMatchEulerDiscreteScheduler", {}),
+    "flow_heun": ("FlowMatchHeunDiscreteScheduler", {}),
+}
+
+
+def compatible_schedulers(pipe) -> list[str]:
+    """Scheduler names usable with this pipeline ("default" first: the model's own)."""
+    own = type(pipe.scheduler).__name__
+    allowed = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {own}
+    return ["default"] + [name for name, (cls, _) in SCHEDULERS.items() if cls in allowed]
+
+
+def make_scheduler(pipe, name: str):
+    """A fresh scheduler instance for one request, from the pipeline's scheduler config."""
+    if name == "default":
+        return type(pipe.scheduler).from_config(pipe.scheduler.config)
+    if name not in SCHEDULERS or name not in compatible_schedulers(pipe):
+        raise InputError(f"Scheduler {name!r} does not work with this model; "
+                         f"choose one of: {', '.join(compatible_schedulers(pipe))}.")
+    import diffusers
+
+    cls_name, overrides = SCHEDULERS[name]
+    return getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
+
+
+def request_view(pipe, scheduler):
+    """A shallow copy of the shared pipeline with its own scheduler: same weights, own call state."""
+    view = copy.copy(pipe)
+    view.scheduler = scheduler
+    return view
+
+
+def generators(seeds: list[int]) -> list[torch.Generator]:
+    """One CPU generator per image, so image i of a batch equals a batch of one with seed i."""
+    return [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+
+def step_callback(progress: Progress, total: int, stage: str = "denoising"):
+    """A `callback_on_step_end` that reports each step and stops the run on Cancel."""
+
+    def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        progress.update(step + 1, total, stage)
+        return callback_kwargs
+
+    return callback
+
+
+def accepts(pipe, name: str) -> bool:
+    return name in inspect.signature(type(pipe).__call__).parameters
+
+
+def prompt_notices(pipe, prompt: str, max_sequence_length: int | None = None) -> list[str]:
+    """Say when a prompt is longer than a text encoder takes, and where it is cut."""
+    notices, seen = [], set()
+    for attr in ("tokenizer", "tokenizer_3", "tokenizer_2"):
+        tok = getattr(pipe, attr, None)
+        if tok is None:
+            continue
+        limit = tok.model_max_length
+        if "T5" in type(tok).__name__ and max_sequence_length:
+            limit = min(limit, max_sequence_length)
+        if (type(tok).__name__, limit) in seen:
+            continue
+        seen.add((type(tok).__name__, limit))
+        ids = tok(prompt, add_special_tokens=True, truncation=False)["input_ids"]
+        if len(ids) <= limit:
+            continue
+        special = len(tok(" ", add_special_tokens=True)["input_ids"]) - len(tok(" ", add_special_tokens=False)["input_ids"])
+        kept_ids = tok(prompt, add_special_tokens=False, truncation=False)["input_ids"][: max(limit - special, 0)]
+        kept = tok.decode(kept_ids, skip_special_tokens=True).strip()
+        tail = " ".join(kept.split()[-4:])
+        notices.append(f"The prompt is {len(ids)} tokens; the {type(tok).__name__.replace('TokenizerFast', '').replace('Tokenizer', '')} "
+                       f"text encoder reads {limit}, so everything after “…{tail}” is ignored by it.")
+    return notices

@@ -1,0 +1,27 @@
+"""Task registry: a plain dict of task name -> module, imported only when first used.
+
+A task module defines `Request` (a dataclass), `load(source, device, dtype, preset)` and
+`run(pipe, request, progress) -> Result`; see pipelines/text_to_image.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+
+TASKS: dict[str, str] = {
+    "text_to_image": "pipelines.text_to_image",
+}
+
+
+def task_module(task: str) -> ModuleType:
+    """The module implementing `task`."""
+    try:
+        return importlib.import_module(TASKS[task])
+    except KeyError:
+        raise KeyError(f"unknown task {task!r}; known: {sorted(TASKS)}") from None
+
+
+def request_fields(task: str) -> set[str]:
+    """Names of the fields of the task's request type (preset defaults must be among them)."""
+    return {f.name for f in dataclasses.fields(task_module(task).Request)}

@@ -1,0 +1,56 @@
+"""The one entry point for running a task: `execute(manager, task, request, progress)`.
+
+It fetches the shared pipeline, checks the request against the model's preset, runs the task
+module, records the model and device in every artifact's parameters, and turns running out of
+device memory into a clear `OutOfMemory`. The Ray Serve deployments call the same function.
+"""
+from __future__ import annotations
+
+import logging
+
+from pipelines import registry
+from pipelines.errors import InputError, OutOfMemory
+from pipelines.media import Result
+from pipelines.models import ModelManager
+from pipelines.presets import load_styles
+from pipelines.progress import NO_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+
+def model_params(loaded) -> dict:
+    """What every output records about the model that made it."""
+    p = loaded.preset
+    return dict(model=p.name, model_label=p.label, model_id=p.model_id, revision=p.revision if p.repo else None,
+                license=p.license, commercial_use=p.commercial_use, tier=p.tier, device=loaded.device, dtype=loaded.dtype)
+
+
+def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
+    """Run one request of `task` on this machine and return its artifacts."""
+    from pipelines.device import free_memory, is_out_of_memory
+
+    module = registry.task_module(task)
+    progress.check()
+    progress.update(0, 1, "loading model")
+    loaded = manager.get(task, request.model)
+    request.check(loaded.preset)
+    if hasattr(request, "apply_style"):
+        styles = load_styles()
+        if request.style not in styles:
+            raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")
+        request.apply_style(styles[request.style])
+    try:
+        result = module.run(loaded.pipe, request, progress)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        free_memory()
+        raise OutOfMemory(f"The {loaded.device} ran out of memory. Lower the size, the batch or the frame count, "
+                          "or turn on CPU offload / VAE tiling in the settings; nothing else was affected.") from None
+    info = model_params(loaded)
+    for artifact in result.artifacts:
+        artifact.params.update(info)
+    result.notices[:0] = loaded.notices
+    if loaded.preset.tier == "tiny":
+        result.notices.append("Made by a tiny random-weight test model: the output is noise-like by design.")
+    return result

@@ -1,0 +1,59 @@
+"""The tiny tier: random-weight models of the real classes, built on this machine on first use.
+
+Each family is saved with `save_pretrained` (or the library's own save) in the same on-disk
+layout as a download, and then loaded by the same loader as real weights. Offline demos and the
+test suite use them; their output is noise-like and the studio labels it so.
+
+FAMILIES is a plain registry: family name -> "module:function" building the model into a folder.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+FAMILIES: dict[str, str] = {
+    "sd15": "pipelines.tiny.image:build_sd15",
+    "sdxl": "pipelines.tiny.image:build_sdxl",
+    "sd3": "pipelines.tiny.image:build_sd3",
+    "flux": "pipelines.tiny.image:build_flux",
+}
+
+_MARKER = ".tiny-complete"
+_lock = threading.Lock()
+
+
+def ensure_built(family: str, root: Path) -> Path:
+    """The folder holding tiny `family`, building it first when it is not there yet.
+
+    Safe against concurrent callers: a build goes to a temporary folder renamed into place.
+    """
+    if family not in FAMILIES:
+        raise KeyError(f"unknown tiny family {family!r}; known: {sorted(FAMILIES)}")
+    dest = Path(root) / family
+    if (dest / _MARKER).exists():
+        return dest
+    with _lock:
+        if (dest / _MARKER).exists():
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=dest.parent))
+        try:
+            module_name, func = FAMILIES[family].split(":")
+            builder = getattr(importlib.import_module(module_name), func)
+            import torch
+
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                builder(tmp)
+            (tmp / _MARKER).write_text(family)
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return dest

@@ -1,0 +1,120 @@
+"""Tiny text-to-image families (SD 1.5, SDXL, SD3, Flux), shaped like diffusers' own test components."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.tiny.tokenizers import clip_tokenizer, t5_tokenizer
+
+
+def clip_text_config(**overrides):
+    from transformers import CLIPTextConfig
+
+    base = dict(bos_token_id=512, eos_token_id=513, pad_token_id=513, vocab_size=1000, hidden_size=32,
+                intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5,
+                hidden_act="gelu", projection_dim=32, max_position_embeddings=77)
+    base.update(overrides)
+    return CLIPTextConfig(**base)
+
+
+def t5_encoder(d_model: int = 32, cls: str = "T5EncoderModel"):
+    import transformers
+    from transformers import T5Config
+
+    cfg = T5Config(vocab_size=256, d_model=d_model, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return getattr(transformers, cls)(cfg)
+
+
+def tiny_vae(latent_channels: int = 4, flow: bool = False):
+    """A 4-level AutoencoderKL: the published models' factor-8 geometry at a tiny width."""
+    from diffusers import AutoencoderKL
+
+    extra = dict(use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035) if flow else {}
+    return AutoencoderKL(block_out_channels=(4, 4, 4, 4), in_channels=3, out_channels=3, layers_per_block=1,
+                         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                         latent_channels=latent_channels, norm_num_groups=2, sample_size=256, **extra)
+
+
+def sd15_components(in_channels: int = 4) -> dict:
+    """SD 1.5 layout; in_channels=9 gives the inpainting UNet."""
+    from diffusers import PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    unet = UNet2DConditionModel(block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=in_channels,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                                norm_num_groups=2)
+    # PNDM with these betas is what the published SD 1.5 repository ships.
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                              steps_offset=1)
+    vae = tiny_vae()
+    text_encoder = CLIPTextModel(clip_text_config(intermediate_size=64, num_attention_heads=8, num_hidden_layers=3))
+    return dict(unet=unet, scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(),
+                safety_checker=None, feature_extractor=None, image_encoder=None)
+
+
+def build_sd15(dest: Path) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    StableDiffusionPipeline(**sd15_components(), requires_safety_checker=False).save_pretrained(dest)
+
+
+def sdxl_components(in_channels: int = 4) -> dict:
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    unet = UNet2DConditionModel(block_out_channels=(2, 4), layers_per_block=2, sample_size=32, in_channels=in_channels,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+                                use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+                                transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+                                cross_attention_dim=64, norm_num_groups=1)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear",
+                                       timestep_spacing="leading")
+    vae = tiny_vae()
+    cfg = clip_text_config()
+    return dict(unet=unet, scheduler=scheduler, vae=vae, text_encoder=CLIPTextModel(cfg), tokenizer=clip_tokenizer(),
+                text_encoder_2=CLIPTextModelWithProjection(cfg), tokenizer_2=clip_tokenizer(),
+                image_encoder=None, feature_extractor=None)
+
+
+def build_sdxl(dest: Path) -> None:
+    from diffusers import StableDiffusionXLPipeline
+
+    StableDiffusionXLPipeline(**sdxl_components()).save_pretrained(dest)
+
+
+def build_sd3(dest: Path) -> None:
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextModelWithProjection
+
+    transformer = SD3Transformer2DModel(sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
+                                        num_attention_heads=4, caption_projection_dim=32, joint_attention_dim=32,
+                                        pooled_projection_dim=64, out_channels=4)
+    vae = tiny_vae(latent_channels=4, flow=True)
+    cfg = clip_text_config()
+    StableDiffusion3Pipeline(
+        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        text_encoder=CLIPTextModelWithProjection(cfg), tokenizer=clip_tokenizer(),
+        text_encoder_2=CLIPTextModelWithProjection(cfg), tokenizer_2=clip_tokenizer(),
+        text_encoder_3=t5_encoder(), tokenizer_3=t5_tokenizer(), image_encoder=None, feature_extractor=None,
+    ).save_pretrained(dest)
+
+
+def flux_components(in_channels: int = 4, out_channels: int | None = None) -> dict:
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from transformers import CLIPTextModel
+
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=in_channels, out_channels=out_channels, num_layers=1,
+                                         num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+                                         joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8])
+    vae = tiny_vae(latent_channels=1, flow=True)
+    return dict(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+                text_encoder=CLIPTextModel(clip_text_config()), tokenizer=clip_tokenizer(),
+                text_encoder_2=t5_encoder(), tokenizer_2=t5_tokenizer(), image_encoder=None, feature_extractor=None)
+
+
+def build_flux(dest: Path) -> None:
+    from diffusers import FluxPipeline
+
+    FluxPipeline(**flux_components()).save_pretrained(dest)

@@ -1,0 +1,157 @@
+"""The `studio` command: serve, generate, models, verify — the same path as the web studio.
+
+Exit status: 0 on success, 2 for bad input or a missing model (the message says what to do),
+1 for a failed verification (Invalid), 3 for an internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from pipelines.errors import StudioError
+
+log = logging.getLogger("studio")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Plain logs on stderr; the ML libraries only say what matters (we report truncation ourselves)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _studio(args):
+    from studio.service import Studio
+    from studio.settings import load_settings
+
+    overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
+    return Studio(load_settings(**overrides))
+
+
+def cmd_generate_image(args) -> int:
+    from pipelines.text_to_image import Request
+    from studio.sessions import random_seed
+
+    studio = _studio(args)
+    preset = studio.models.preset("text_to_image", args.preset)
+    d = preset.defaults
+    request = Request(prompt=args.prompt, model=args.preset, negative_prompt=args.negative, style=args.style,
+                      seed=random_seed() if args.seed is None else args.seed,
+                      steps=args.steps or d.get("steps", 25),
+                      guidance=d.get("guidance", 7.0) if args.guidance is None else args.guidance,
+                      width=args.width or d.get("width", 512), height=args.height or d.get("height", 512),
+                      batch=args.batch, scheduler=args.scheduler or d.get("scheduler", "default"))
+    outcome = studio.produce("text_to_image", request, session_id="cli")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for notice in outcome.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    for item in outcome.items:
+        dest = out / f"{item.id}{Path(item.path).suffix}"
+        shutil.copyfile(item.path, dest)
+        print(json.dumps({"file": str(dest), "id": item.id, "seed": item.params.get("seed")}))
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from pipelines.registry import TASKS
+
+    studio = _studio(args)
+    for task in ([args.task] if args.task else TASKS):
+        for p in studio.models.presets(task).values():
+            state = "ready" if studio.models.is_available(p) else "not downloaded"
+            use = "commercial ok" if p.commercial_use else "non-commercial"
+            print(f"{task:15} {p.name:18} {p.tier:8} {state:15} {p.license} ({use}) {p.reference}")
+    return 0
+
+
+def cmd_models_pull(args) -> int:
+    from pipelines.registry import TASKS
+
+    studio = _studio(args)
+    tasks = [args.task] if args.task else [t for t in TASKS if args.name in studio.models.presets(t)]
+    if not tasks:
+        raise StudioError(f"No preset named {args.name!r}; see `studio models list`.")
+    for task in tasks:
+        print(f"{task}: {args.name} -> {studio.models.pull(task, args.name)}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    studio = _studio(args)
+    report = studio.publisher.verify(Path(args.file))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print("\n".join(report.summary_lines()))
+    return 1 if report.state in ("Invalid", "Unreadable") else 0
+
+
+def cmd_serve(args) -> int:
+    from studio.ui import launch
+
+    launch(_studio(args))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="studio", description="GenMedia Studio: generate, verify and manage models.")
+    p.add_argument("--data-dir", help="data folder (default: $STUDIO_DATA_DIR or ./data)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="start the web studio").set_defaults(func=cmd_serve)
+
+    gen = sub.add_parser("generate", help="make media headlessly").add_subparsers(dest="kind", required=True)
+    img = gen.add_parser("image", help="text to image")
+    img.add_argument("--prompt", required=True)
+    img.add_argument("--preset", default="tiny-sd15", help="model preset (see `studio models list`)")
+    img.add_argument("--out", required=True, help="folder to write the signed images to")
+    img.add_argument("--negative", default="")
+    img.add_argument("--style", default="none")
+    img.add_argument("--seed", type=int)
+    img.add_argument("--steps", type=int)
+    img.add_argument("--guidance", type=float)
+    img.add_argument("--width", type=int)
+    img.add_argument("--height", type=int)
+    img.add_argument("--batch", type=int, default=1)
+    img.add_argument("--scheduler")
+    img.set_defaults(func=cmd_generate_image)
+
+    models = sub.add_parser("models", help="list or download model presets").add_subparsers(dest="action", required=True)
+    ls = models.add_parser("list")
+    ls.add_argument("--task")
+    ls.set_defaults(func=cmd_models_list)
+    pull = models.add_parser("pull", help="download a preset's weights into the HF cache (needs the hub)")
+    pull.add_argument("name")
+    pull.add_argument("--task")
+    pull.set_defaults(func=cmd_models_pull)
+
+    ver = sub.add_parser("verify", help="check a file's Content Credentials, watermark and ledger record")
+    ver.add_argument("file")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(func=cmd_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(logging.WARNING if args.command != "serve" else logging.INFO)
+    try:
+        return args.func(args)
+    except StudioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception:
+        log.exception("internal error")
+        print("error: internal error; see the log above.", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The gallery index: every published file of a session, with its parameters, in SQLite."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class GalleryItem:
+    id: str
+    session_id: str
+    task: str
+    path: str
+    mime: str
+    caption: str
+    params: dict[str, Any]
+    created: float
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gallery (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, task TEXT NOT NULL, path TEXT NOT NULL,
+    mime TEXT NOT NULL, caption TEXT NOT NULL, params TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS gallery_session ON gallery(session_id, created);
+"""
+
+
+class GalleryStore:
+    """Per-session gallery rows. A connection per call: the studio is multi-threaded."""
+
+    def __init__(self, db_path: Path):
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def add(self, item: GalleryItem) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO gallery VALUES (?,?,?,?,?,?,?,?)",
+                       (item.id, item.session_id, item.task, item.path, item.mime, item.caption,
+                        json.dumps(item.params, default=str), item.created))
+
+    def list(self, session_id: str, task: str | None = None, mime_prefix: str | None = None) -> list[GalleryItem]:
+        """A session's items, oldest first; optionally one task's or one media kind's."""
+        query, args = "SELECT * FROM gallery WHERE session_id = ?", [session_id]
+        if task:
+            query += " AND task = ?"
+            args.append(task)
+        if mime_prefix:
+            query += " AND mime LIKE ?"
+            args.append(mime_prefix + "%")
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created", args).fetchall()
+        return [GalleryItem(*r[:6], json.loads(r[6]), r[7]) for r in rows if Path(r[3]).exists()]
+
+    def get(self, session_id: str, item_id: str) -> GalleryItem | None:
+        """One item, only if it belongs to `session_id`."""
+        with self._connect() as db:
+            r = db.execute("SELECT * FROM gallery WHERE session_id = ? AND id = ?", (session_id, item_id)).fetchone()
+        return GalleryItem(*r[:6], json.loads(r[6]), r[7]) if r else None
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,125 @@
+"""Jobs: one request of one visitor, run in a worker thread, streamed back as progress events.
+
+The Gradio queue decides when a job starts (one concurrency group per accelerator); this
+module runs it, forwards progress, and cancels it. Cancel acts only on the jobs of the session
+that asks. Every job's record (task, inputs checked, outputs, outcome) is kept for the session.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from pipelines.errors import Cancelled, StudioError
+from pipelines.progress import Progress, ProgressEvent
+
+log = logging.getLogger(__name__)
+
+
+class InternalError(StudioError):
+    """A bug: the visitor sees a reference to the server log, never a traceback."""
+
+
+@dataclass
+class JobRecord:
+    id: str
+    session_id: str
+    task: str
+    request: Any
+    inputs_checked: list[dict] = field(default_factory=list)   # detector verdicts of uploads
+    outputs: list[str] = field(default_factory=list)           # published ids
+    notices: list[str] = field(default_factory=list)
+    state: str = "queued"                                     # queued, running, done, failed, cancelled
+    error: str = ""
+    started: float = field(default_factory=time.time)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+@dataclass
+class JobDone:
+    record: JobRecord
+    value: Any
+
+
+class JobManager:
+    """Runs jobs and knows which session owns which running job."""
+
+    def __init__(self, history_per_session: int = 200):
+        self._active: dict[str, dict[str, JobRecord]] = {}
+        self._history: dict[str, list[JobRecord]] = {}
+        self._history_limit = history_per_session
+        self._lock = threading.Lock()
+
+    def active(self, session_id: str) -> list[JobRecord]:
+        with self._lock:
+            return list(self._active.get(session_id, {}).values())
+
+    def history(self, session_id: str) -> list[JobRecord]:
+        with self._lock:
+            return list(self._history.get(session_id, []))
+
+    def cancel(self, session_id: str) -> int:
+        """Cancel the running jobs of this session only; returns how many were asked to stop."""
+        jobs = self.active(session_id)
+        for job in jobs:
+            job.cancel.set()
+        return len(jobs)
+
+    def stream(self, session_id: str, task: str, request: Any,
+               work: Callable[[JobRecord, Progress], Any]) -> Iterator[ProgressEvent | JobDone]:
+        """Run `work(record, progress)` in a thread; yield its progress events, then `JobDone`.
+
+        Errors from the work are re-raised here, in the caller's thread. If the caller stops
+        iterating (the visitor left, or Gradio cancelled the event), the job is cancelled.
+        """
+        record = JobRecord(id=secrets.token_hex(8), session_id=session_id, task=task, request=request)
+        events: queue.Queue = queue.Queue()
+        progress = Progress(listener=events.put, cancel=record.cancel)
+
+        def target() -> None:
+            try:
+                events.put(JobDone(record, work(record, progress)))
+            except BaseException as e:  # handed to the caller's thread
+                events.put(e)
+
+        with self._lock:
+            self._active.setdefault(session_id, {})[record.id] = record
+            history = self._history.setdefault(session_id, [])
+            history.append(record)
+            del history[:-self._history_limit]
+        record.state = "running"
+        thread = threading.Thread(target=target, name=f"job-{task}-{record.id}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = events.get()
+                if isinstance(item, JobDone):
+                    record.state = "done"
+                    yield item
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        except Cancelled:
+            record.state = "cancelled"
+            raise
+        except StudioError as e:
+            record.state, record.error = "failed", str(e)
+            raise
+        except GeneratorExit:
+            record.cancel.set()
+            record.state = "cancelled"
+            raise
+        except Exception as e:
+            ref = record.id
+            log.error("job %s (%s) failed", ref, task, exc_info=e)
+            record.state, record.error = "failed", f"internal error {ref}"
+            raise InternalError(f"Something went wrong inside the studio (reference {ref}); the details are in "
+                                f"the server log. Nothing you made before was lost.") from e
+        finally:
+            with self._lock:
+                self._active.get(session_id, {}).pop(record.id, None)

@@ -1,0 +1,121 @@
+"""The studio's services in one narrow context: models, publisher, gallery, jobs.
+
+Tabs, the CLI and the API all produce outputs through `Studio.produce`, the one path:
+the task runs (pipelines.runner.execute), each artifact is published (provenance), and
+the published files are added to the visitor's gallery.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from pipelines.errors import InputError
+from pipelines.media import InputFile
+from pipelines.models import ModelManager
+from pipelines.progress import NO_PROGRESS, Progress, ProgressEvent
+from studio.gallery import GalleryItem, GalleryStore, now
+from studio.jobs import JobDone, JobManager, JobRecord
+from studio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NeedsConfirmation(InputError):
+    """An upload was flagged by the detector and the visitor has not confirmed its use."""
+
+
+@dataclass
+class Outcome:
+    """What a finished job hands back: the published files and notices for the visitor."""
+
+    items: list[GalleryItem]
+    notices: list[str] = field(default_factory=list)
+    record: JobRecord | None = None
+
+
+class Studio:
+    """Owns the shared services; holds nothing per visitor except through the gallery/jobs APIs."""
+
+    def __init__(self, settings: Settings):
+        from pipelines.device import Runtime
+        from provenance.publish import PublishConfig, Publisher
+
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
+                          offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing)
+        self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir)
+        config = PublishConfig.from_env(settings.data_dir)
+        config.disclose_prompt = config.disclose_prompt and settings.disclose_prompt
+        self.publisher = Publisher(config)
+        self.gallery = GalleryStore(settings.db_path)
+        self.jobs = JobManager()
+        self.detector = None  # set by the detector (provenance.detector) when configured
+
+    def check_upload(self, path: str) -> dict:
+        """Examine a file a visitor feeds in: its credentials, watermark and the detector's score."""
+        if self.detector is not None:
+            return self.detector.check_upload(Path(path))
+        report = self.publisher.verify(Path(path))
+        return {"verdict": report.state, "flagged": False, "evidence": report.to_dict()}
+
+    def check_inputs(self, inputs: Sequence[InputFile], record: JobRecord | None, confirmed: bool) -> None:
+        """Check every upload used as an input; a flagged one needs the visitor's confirmation."""
+        for inp in inputs:
+            inp.verdict = self.check_upload(inp.path)
+            if record is not None:
+                record.inputs_checked.append({"path": Path(inp.path).name, "relationship": inp.relationship,
+                                              **inp.verdict})
+            if inp.verdict.get("flagged") and not confirmed:
+                raise NeedsConfirmation(
+                    f"The {inp.title or 'uploaded file'} looks AI-generated or synthetic "
+                    f"({inp.verdict.get('verdict')}). If you have the right to use it, tick the confirmation box "
+                    f"and run again.")
+
+    def produce(self, task: str, request: Any, session_id: str, progress: Progress = NO_PROGRESS,
+                inputs: Sequence[InputFile] = (), record: JobRecord | None = None,
+                confirmed: bool = False) -> Outcome:
+        """Check the inputs, run `request`, publish every artifact (signed, checked), add it to the gallery."""
+        from pipelines.runner import execute
+
+        if inputs:
+            progress.update(0, 1, "checking inputs")
+            self.check_inputs(inputs, record, confirmed)
+        result = execute(self.models, task, request, progress)
+        progress.update(0, len(result.artifacts), "signing")
+        items = []
+        for i, artifact in enumerate(result.artifacts):
+            for published in self.publisher.publish(artifact, task=task, session_id=session_id, inputs=list(inputs)):
+                item = GalleryItem(id=published.id, session_id=session_id, task=task, path=str(published.path),
+                                   mime=published.mime, caption=caption(published.params), params=published.params,
+                                   created=now())
+                self.gallery.add(item)
+                items.append(item)
+                if record is not None:
+                    record.outputs.append(published.id)
+            progress.update(i + 1, len(result.artifacts), "signing")
+        if record is not None:
+            record.notices = list(result.notices)
+        return Outcome(items, result.notices, record)
+
+    def stream(self, task: str, request: Any, session_id: str, inputs: Sequence[InputFile] = (),
+               confirmed: bool = False) -> Iterator[ProgressEvent | JobDone]:
+        """`produce` as a job of this session: progress events, then `JobDone` with the Outcome."""
+        return self.jobs.stream(session_id, task, request, lambda record, progress: self.produce(
+            task, request, session_id, progress, inputs, record, confirmed))
+
+
+def caption(params: dict) -> str:
+    """A short gallery caption: model, seed and size (or duration)."""
+    parts = [params.get("model_label") or params.get("model", "")]
+    if "seed" in params:
+        parts.append(f"seed {params['seed']}")
+    if params.get("width") and params.get("height"):
+        parts.append(f"{params['width']}×{params['height']}")
+    if params.get("duration_s"):
+        parts.append(f"{params['duration_s']:.1f} s")
+    if params.get("tier") == "tiny":
+        parts.append("tiny test model")
+    return " · ".join(p for p in parts if p)

@@ -1,0 +1,77 @@
+"""Settings: defaults, overridden by a TOML file (STUDIO_CONFIG) and then by STUDIO_* variables.
+
+Every setting is documented in the README's Settings table.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("data")          # outputs, ledger, keys, tiny models
+    host: str = "127.0.0.1"
+    port: int = 7860
+    # device and precision
+    device: str = "auto"                   # auto, cpu, cuda, cuda:N, mps
+    dtype: str = "auto"                    # auto, fp32, fp16, bf16
+    attention: str = "auto"                # auto (SDPA; xformers on CUDA when installed), sdpa, xformers
+    offload: str = "none"                  # none, model, sequential (CUDA)
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    model_cache_gb: float = 12.0           # memory budget of the loaded-pipeline cache
+    model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
+    default_tier: str = "tiny"             # tier whose first preset each tab selects at start
+    # queue
+    queue_size: int = 64                   # jobs waiting at most, over all visitors
+    jobs_per_device: int = 1               # jobs running at once on the accelerator
+    # provenance
+    disclose_prompt: bool = True
+    share: bool = False                    # Gradio share links (off: hosted demos must opt in)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "studio.sqlite3"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+
+def _coerce(name: str, current, raw):
+    kind = type(current) if current is not None else str
+    if name in ("data_dir", "model_dir"):
+        return Path(raw).expanduser() if raw not in ("", None) else None
+    if kind is bool:
+        return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+    if kind in (int, float):
+        return kind(raw)
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build the settings: defaults < TOML file < environment < keyword overrides."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    names = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict = {}
+    if env.get("STUDIO_CONFIG"):
+        with open(env["STUDIO_CONFIG"], "rb") as f:
+            data = tomllib.load(f)
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"{env['STUDIO_CONFIG']}: unknown settings {sorted(unknown)}")
+        values.update(data)
+    for name in names:
+        key = f"STUDIO_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    values.update(overrides)
+    for name, raw in values.items():
+        setattr(settings, name, _coerce(name, getattr(settings, name), raw))
+    settings.data_dir = Path(settings.data_dir).resolve()
+    return settings

@@ -1,0 +1,8 @@
+"""One module per tab; each has `build(studio, session) -> Tab` called inside the studio's gr.Tabs().
+
+TABS is the order they appear in.
+"""
+TABS = [
+    "studio.tabs.concept_art",
+    "studio.tabs.verify",
+]

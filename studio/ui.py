@@ -1,0 +1,55 @@
+"""The studio's Blocks: a header, one tab per module in studio.tabs.TABS, and the queue."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+
+import gradio as gr
+
+from studio import NAME
+from studio.sessions import restore
+from studio.service import Studio
+
+log = logging.getLogger(__name__)
+
+CSS = """
+#t2i-status, .studio-status { min-height: 2.5em; }
+footer { visibility: hidden; }
+"""
+
+
+def build_ui(studio: Studio) -> gr.Blocks:
+    """Build the whole studio; every tab shares one session state and one device queue."""
+    from studio.tabs import TABS
+
+    identity = studio.publisher.identity_summary()
+    dev = " — **development signing identity** (not trusted outside this machine)" if identity.get("development") else ""
+    with gr.Blocks(title=NAME, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {NAME}\nEvery file you download carries signed C2PA Content Credentials and has passed "
+                    f"an AI-content check. Signed by *{identity.get('issuer', '?')}*{dev}.")
+        session_state = gr.State(None)
+        token = gr.BrowserState(None, storage_key="genmedia-studio-session")
+        handles = []
+        with gr.Tabs():
+            for name in TABS:
+                build = importlib.import_module(name).build
+                handle = build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio)
+                if handle is not None and getattr(handle, "refresh", None):
+                    handles.append(handle)
+
+        def start(saved_token):
+            session = restore(saved_token)
+            return (session, session.id, *[h.refresh(session) for h in handles])
+
+        demo.load(start, [token], [session_state, token, *[h.gallery for h in handles]], api_name=False, queue=False)
+    demo.queue(max_size=studio.settings.queue_size, default_concurrency_limit=studio.settings.jobs_per_device)
+    return demo
+
+
+def launch(studio: Studio, **kwargs) -> None:
+    demo = build_ui(studio)
+    s = studio.settings
+    s.outputs_dir.mkdir(parents=True, exist_ok=True)
+    demo.launch(server_name=s.host, server_port=s.port, share=s.share, allowed_paths=[str(s.outputs_dir)],
+                css=CSS, show_error=True, **kwargs)

@@ -1,0 +1,106 @@
+"""Widgets and handler plumbing shared by the tabs: model picker with its license, seed
+controls, and the loop that streams a job's progress into Gradio and turns errors into messages."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Sequence
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from pipelines.media import InputFile
+from pipelines.presets import ModelPreset
+from pipelines.progress import ProgressEvent
+from studio.jobs import JobDone
+from studio.sessions import Session, random_seed
+from studio.service import Outcome, Studio
+
+log = logging.getLogger(__name__)
+
+
+class TabHandle:
+    """What a tab hands back to the studio: how to refill its gallery for a session."""
+
+    def __init__(self, tab, refresh=None, gallery=None, run_event=None):
+        self.tab, self.refresh, self.gallery, self.run_event = tab, refresh, gallery, run_event
+
+
+SEED_MODES = ["random", "reuse last", "fixed"]
+
+
+def preset_choices(studio: Studio, task: str) -> list[tuple[str, str]]:
+    """(label, name) pairs for a model dropdown, tier first, marking models not on this machine."""
+    choices = []
+    for p in studio.models.presets(task).values():
+        mark = "" if studio.models.is_available(p) else " — not downloaded"
+        choices.append((f"[{p.tier}] {p.label}{mark}", p.name))
+    return choices
+
+
+def default_preset(studio: Studio, task: str) -> ModelPreset:
+    presets = list(studio.models.presets(task).values())
+    return next((p for p in presets if p.tier == studio.settings.default_tier), presets[0])
+
+
+def license_markdown(studio: Studio, preset: ModelPreset) -> str:
+    """The license line shown next to the model, with availability and what to do if missing."""
+    use = "commercial use allowed" if preset.commercial_use else "**non-commercial** (see license)"
+    link = f"[{preset.license}]({preset.license_url})" if preset.license_url else preset.license
+    lines = [f"**License:** {link} · {use} · `{preset.reference}`"]
+    if preset.notes:
+        lines.append(preset.notes)
+    if not studio.models.is_available(preset):
+        lines.append(f"⚠️ Not on this machine yet: run `studio models pull {preset.name}` on a connected machine, "
+                     f"set STUDIO_MODEL_DIR, or pick a tiny-tier preset.")
+    return "  \n".join(lines)
+
+
+def model_picker(studio: Studio, task: str) -> tuple[gr.Dropdown, gr.Markdown]:
+    preset = default_preset(studio, task)
+    dropdown = gr.Dropdown(preset_choices(studio, task), value=preset.name, label="Model preset")
+    return dropdown, gr.Markdown(license_markdown(studio, preset))
+
+
+def seed_controls() -> tuple[gr.Radio, gr.Number]:
+    mode = gr.Radio(SEED_MODES, value="random", label="Seed")
+    seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed value (fixed)")
+    return mode, seed
+
+
+def resolve_seed(mode: str, value: Any, session: Session, task: str) -> int:
+    """The seed a run will use: random, the last run's, or the fixed value."""
+    if mode == "fixed":
+        if value is None or value != value:  # None or NaN
+            raise gr.Error("Enter a seed value, or switch the seed to random.")
+        return int(value)
+    if mode == "reuse last" and task in session.last_seed:
+        return session.last_seed[task]
+    return random_seed()
+
+
+def user_message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, StudioError) else "Something went wrong inside the studio; see the server log."
+
+
+def stream_job(studio: Studio, session: Session, task: str, request: Any, progress: gr.Progress,
+               inputs: Sequence[InputFile] = (), confirmed: bool = False) -> Iterator[ProgressEvent | Outcome]:
+    """Run a job of this visitor, reporting to Gradio's progress bar; yield events, then the Outcome.
+
+    Studio errors become `gr.Error` with their message (shown in the page, raised by the API).
+    """
+    try:
+        for event in studio.stream(task, request, session.id, inputs, confirmed):
+            if isinstance(event, JobDone):
+                yield event.value
+                return
+            desc = f"{event.stage} {int(event.done)}/{int(event.total)}" if event.total > 1 else event.stage
+            progress((event.done, event.total), desc=desc)
+            yield event
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+
+
+def status_markdown(outcome: Outcome) -> str:
+    lines = [f"✅ {len(outcome.items)} file(s) made, signed and checked."]
+    lines += [f"ℹ️ {n}" for n in outcome.notices]
+    return "  \n".join(lines)
