@@ -1,0 +1,70 @@
+"""Shared fixtures: one studio on the tiny tier for the whole run (as in production: one studio,
+many visitors), a live server on a free loopback port, and headless Chromium."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("studio-data")
+
+
+@pytest.fixture(scope="session")
+def studio(data_dir):
+    """The studio as production builds it, with its data folder in a temporary directory."""
+    from studio.service import Studio
+    from studio.settings import load_settings
+
+    return Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32"))
+
+
+@pytest.fixture(scope="session")
+def live_url(studio):
+    """The studio served on a free 127.0.0.1 port for gradio_client and the browser."""
+    from studio.ui import CSS, build_ui
+
+    demo = build_ui(studio)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=[str(studio.settings.outputs_dir)], css=CSS, show_error=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright (a browser download cannot work here)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests keep screenshots for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
