@@ -44,6 +44,8 @@ class ModelPreset:
     fast: bool = False               # a few-step preset
     defaults: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
+    # Classifier presets only: which labels mean "generated", and the calibrated score bands.
+    detector: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:
