@@ -68,7 +68,8 @@ def step_callback(progress: Progress, total: int, stage: str = "denoising"):
     """A `callback_on_step_end` that reports each step and stops the run on Cancel."""
 
     def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-        progress.update(step + 1, total, stage)
+        # some schedulers run more timesteps than steps asked for (PNDM adds one)
+        progress.update(step + 1, max(total, getattr(pipe, "_num_timesteps", 0) or 0), stage)
         return callback_kwargs
 
     return callback

@@ -18,7 +18,8 @@ PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 TIERS = ("tiny", "cpu", "standard", "quality")
 LIMIT_KEYS = {
     "min_size", "max_size", "size_multiple", "max_batch", "max_steps", "max_pixels",
-    "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars",
+    "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars", "min_duration_s",
+    "work_size",
 }
 
 

@@ -24,7 +24,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
     from studio.tabs import TABS
 
     identity = studio.publisher.identity_summary()
-    dev = " — **development signing identity** (not trusted outside this machine)" if identity.get("development") else ""
+    dev = (" — a **development identity**: readers elsewhere will show it as untrusted; configure your own "
+           "certificate for production") if identity.get("development") else ""
     with gr.Blocks(title=NAME, analytics_enabled=False) as demo:
         gr.Markdown(f"# {NAME}\nEvery file you download carries signed C2PA Content Credentials and has passed "
                     f"an AI-content check. Signed by *{identity.get('issuer', '?')}*{dev}.")

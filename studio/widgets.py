@@ -50,7 +50,7 @@ def license_markdown(studio: Studio, preset: ModelPreset) -> str:
     if preset.notes:
         lines.append(preset.notes)
     if not studio.models.is_available(preset):
-        lines.append(f"⚠️ Not on this machine yet: run `studio models pull {preset.name}` on a connected machine, "
+        lines.append(f"**Not on this machine yet:** run `studio models pull {preset.name}` on a connected machine, "
                      f"set STUDIO_MODEL_DIR, or pick a tiny-tier preset.")
     return "  \n".join(lines)
 
@@ -101,6 +101,6 @@ def stream_job(studio: Studio, session: Session, task: str, request: Any, progre
 
 
 def status_markdown(outcome: Outcome) -> str:
-    lines = [f"✅ {len(outcome.items)} file(s) made, signed and checked."]
-    lines += [f"ℹ️ {n}" for n in outcome.notices]
+    lines = [f"**Done:** {len(outcome.items)} file(s) made, signed and checked."]
+    lines += [f"Note: {n}" for n in outcome.notices]
     return "  \n".join(lines)

@@ -59,13 +59,13 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             request = Request(prompt=prompt, model=model, negative_prompt=negative_prompt or "", style=style,
                               seed=seed_value, steps=_number(steps), guidance=_number(guidance, float),
                               width=_number(width), height=_number(height), batch=_number(batch), scheduler=scheduler)
-            yield gr.update(), "⏳ Queued…", session
+            yield gr.update(), "Queued…", session
             for event in stream_job(studio, session, TASK, request, progress):
                 if hasattr(event, "items"):
                     session.last_seed[TASK] = seed_value
                     yield gallery_value(studio, session), status_markdown(event), session
                 else:
-                    yield gr.update(), f"⏳ {event.stage}…", session
+                    yield gr.update(), f"{event.stage.capitalize()}…", session
 
         run_event = generate.click(run, [session_state, *form], [gallery, status, session_state],
                                    api_name="generate_image", concurrency_id="device",
@@ -75,7 +75,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
 
         def stop(session: Session):
             n = studio.jobs.cancel(session.id) if session else 0
-            return "⏹ Cancelled." if n else "Nothing of yours is running."
+            return "Cancelled." if n else "Nothing of yours is running."
 
         cancel.click(stop, [session_state], [status], queue=False, api_name="cancel_image")
 
