@@ -47,9 +47,7 @@ class Studio:
         runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
                           offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing)
         self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir)
-        config = PublishConfig.from_env(settings.data_dir)
-        config.disclose_prompt = config.disclose_prompt and settings.disclose_prompt
-        self.publisher = Publisher(config)
+        self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager()
         self.detector = None  # set by the detector (provenance.detector) when configured

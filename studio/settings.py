@@ -28,8 +28,6 @@ class Settings:
     # queue
     queue_size: int = 64                   # jobs waiting at most, over all visitors
     jobs_per_device: int = 1               # jobs running at once on the accelerator
-    # provenance
-    disclose_prompt: bool = True
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     extra: dict = field(default_factory=dict)
 
