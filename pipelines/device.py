@@ -29,6 +29,8 @@ class Runtime:
     offload: str = "none"       # none, model, sequential (CUDA only)
     vae_tiling: bool = False
     vae_slicing: bool = False
+    preview_every: int = 0      # decode a live preview every N steps with a tiny autoencoder (0: off)
+    draft_decode: bool = False  # decode the final image with the tiny autoencoder too (a labelled draft)
 
 
 def pick_device(setting: str = "auto") -> str:
@@ -105,6 +107,10 @@ def place_pipeline(pipe, device: str, runtime: Runtime) -> list[str]:
         vae.enable_tiling()
     if runtime.vae_slicing and vae is not None and hasattr(vae, "enable_slicing"):
         vae.enable_slicing()
+    if getattr(pipe, "watermark", None) is not None:
+        # diffusers' SDXL watermarker (dwtDct, a fixed message) would overlay a second mark on the
+        # studio's own, which provenance/ applies to every output with an id it can look up.
+        pipe.watermark = None
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     return notices

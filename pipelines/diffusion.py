@@ -64,12 +64,33 @@ def generators(seeds: list[int]) -> list[torch.Generator]:
     return [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
 
-def step_callback(progress: Progress, total: int, stage: str = "denoising"):
-    """A `callback_on_step_end` that reports each step and stops the run on Cancel."""
+class Previewer:
+    """Decodes latents with a tiny autoencoder: live previews every `every` steps, and draft finals."""
+
+    def __init__(self, decoder, every: int = 0, draft: bool = False):
+        self.decoder, self.every, self.draft = decoder, every, draft
+
+    def due(self, step: int, total: int) -> bool:
+        return bool(self.every) and step % self.every == 0 and step < total
+
+    def decode(self, pipe, latents, height: int, width: int):
+        from pipelines.preview_decoder import decode, unpack_latents
+
+        return decode(self.decoder, unpack_latents(pipe, latents, height, width))
+
+
+def step_callback(progress: Progress, total: int, stage: str = "denoising", size: tuple[int, int] | None = None):
+    """A `callback_on_step_end` that reports each step, stops the run on Cancel, and (when the
+    job has a previewer and `size` = (height, width) is given) attaches a live preview."""
 
     def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
         # some schedulers run more timesteps than steps asked for (PNDM adds one)
-        progress.update(step + 1, max(total, getattr(pipe, "_num_timesteps", 0) or 0), stage)
+        steps = max(total, getattr(pipe, "_num_timesteps", 0) or 0)
+        preview = None
+        previewer = progress.previewer
+        if previewer is not None and size and previewer.due(step + 1, steps) and "latents" in callback_kwargs:
+            preview = previewer.decode(pipe, callback_kwargs["latents"], *size)
+        progress.update(step + 1, steps, stage, preview=preview)
         return callback_kwargs
 
     return callback

@@ -18,7 +18,7 @@ PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 TIERS = ("tiny", "cpu", "standard", "quality")
 LIMIT_KEYS = {
     "min_size", "max_size", "size_multiple", "max_batch", "max_steps", "max_pixels",
-    "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars", "min_duration_s",
+    "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars", "modes", "min_duration_s",
     "work_size",
 }
 
@@ -43,6 +43,7 @@ class ModelPreset:
     license_url: str = ""
     notes: str = ""
     fast: bool = False               # a few-step preset
+    preview: str | None = None       # a preview_decoder preset for live previews
     defaults: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     # Classifier presets only: which labels mean "generated", and the calibrated score bands.

@@ -40,6 +40,8 @@ class Progress:
         self._listener = listener
         self.cancel_event = cancel or threading.Event()
         self._t0 = time.perf_counter()
+        # Set by the runner when live previews are on (pipelines.diffusion.Previewer).
+        self.previewer: Any = None
 
     def check(self) -> None:
         """Raise `Cancelled` if the visitor asked to stop."""
@@ -52,4 +54,5 @@ class Progress:
             self._listener(ProgressEvent(done, total, stage, time.perf_counter() - self._t0, preview))
 
 
+# Reports nowhere. Never attach per-job state to it: the runner gives each job its own Progress.
 NO_PROGRESS = Progress()

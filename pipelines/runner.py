@@ -25,15 +25,34 @@ def model_params(loaded) -> dict:
                 license=p.license, commercial_use=p.commercial_use, tier=p.tier, device=loaded.device, dtype=loaded.dtype)
 
 
+def attach_previewer(manager: ModelManager, loaded, progress: Progress) -> list[str]:
+    """Give the job a tiny-autoencoder previewer when previews or draft decoding are on."""
+    runtime = manager.runtime
+    if not loaded.preset.preview or not (runtime.preview_every or runtime.draft_decode):
+        return []
+    from pipelines.diffusion import Previewer
+    from pipelines.errors import ModelMissingError
+
+    try:
+        decoder = manager.get("preview_decoder", loaded.preset.preview).pipe
+    except ModelMissingError as e:
+        return [f"No live preview: {e}"]
+    progress.previewer = Previewer(decoder, runtime.preview_every, runtime.draft_decode)
+    return []
+
+
 def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
     """Run one request of `task` on this machine and return its artifacts."""
     from pipelines.device import free_memory, is_out_of_memory
 
     module = registry.task_module(task)
+    if progress is NO_PROGRESS:
+        progress = Progress()
     progress.check()
     progress.update(0, 1, "loading model")
     loaded = manager.get(task, request.model)
     request.check(loaded.preset)
+    notices = attach_previewer(manager, loaded, progress)
     if hasattr(request, "apply_style"):
         styles = load_styles()
         if request.style not in styles:
@@ -50,7 +69,7 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     info = model_params(loaded)
     for artifact in result.artifacts:
         artifact.params.update(info)
-    result.notices[:0] = loaded.notices
+    result.notices[:0] = loaded.notices + notices
     if loaded.preset.tier == "tiny":
         result.notices.append("Made by a tiny random-weight test model: the output is noise-like by design.")
     return result

@@ -103,8 +103,13 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     kwargs: dict[str, Any] = dict(
         prompt=[prompt] * request.batch, num_inference_steps=request.steps, guidance_scale=request.guidance,
         width=request.width, height=request.height, generator=generators(seeds), output_type="pil",
-        callback_on_step_end=step_callback(progress, request.steps),
+        callback_on_step_end=step_callback(progress, request.steps, size=(request.height, request.width)),
     )
+    draft = progress.previewer is not None and progress.previewer.draft
+    if draft:  # skip the full VAE: the tiny autoencoder decodes the final latents
+        kwargs["output_type"] = "latent"
+        notices.append("Draft: decoded with the tiny preview autoencoder (fast, less detail). "
+                       "Turn draft decoding off in the settings for the full-quality decode.")
     if negative and accepts(view, "negative_prompt") and not _is_flux(view):
         kwargs["negative_prompt"] = [negative] * request.batch
     elif negative:
@@ -113,9 +118,12 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         kwargs["max_sequence_length"] = max_seq
     with torch.inference_mode():
         images = view(**kwargs).images
+        if draft:
+            images = progress.previewer.decode(view, images, request.height, request.width)
     progress.update(request.steps, request.steps, "done")
 
     params = _params(request, prompt, negative, view)
+    params["decoder"] = "tiny autoencoder (draft)" if draft else "full VAE"
     artifacts = [ImageArtifact(image=img, params={**params, "seed": seed}) for img, seed in zip(images, seeds)]
     return Result(artifacts, notices)
 

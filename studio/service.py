@@ -45,7 +45,8 @@ class Studio:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
-                          offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing)
+                          offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing,
+                          preview_every=settings.preview_every, draft_decode=settings.draft_decode)
         self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)

@@ -22,6 +22,8 @@ class Settings:
     offload: str = "none"                  # none, model, sequential (CUDA)
     vae_tiling: bool = False
     vae_slicing: bool = False
+    preview_every: int = 2                 # live preview every N steps (0: off)
+    draft_decode: bool = False             # final image from the tiny autoencoder too (CPU drafts)
     model_cache_gb: float = 12.0           # memory budget of the loaded-pipeline cache
     model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
     default_tier: str = "tiny"             # tier whose first preset each tab selects at start

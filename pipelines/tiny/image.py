@@ -118,3 +118,21 @@ def build_flux(dest: Path) -> None:
     from diffusers import FluxPipeline
 
     FluxPipeline(**flux_components()).save_pretrained(dest)
+
+
+def tiny_preview_decoder(latent_channels: int):
+    """An AutoencoderTiny with TAESD's factor-8 geometry at a tiny width."""
+    from diffusers import AutoencoderTiny
+
+    return AutoencoderTiny(encoder_block_out_channels=(4, 4, 4, 4), decoder_block_out_channels=(4, 4, 4, 4),
+                           num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1),
+                           latent_channels=latent_channels)
+
+
+def build_taesd(dest: Path) -> None:
+    tiny_preview_decoder(4).save_pretrained(dest)
+
+
+def build_taesd_1ch(dest: Path) -> None:
+    """For the tiny Flux, whose VAE has one latent channel (the real Flux has 16, as TAEF1)."""
+    tiny_preview_decoder(1).save_pretrained(dest)

@@ -64,6 +64,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 if hasattr(event, "items"):
                     session.last_seed[TASK] = seed_value
                     yield gallery_value(studio, session), status_markdown(event), session
+                elif event.preview:  # live preview tiles in front of the visitor's gallery
+                    tiles = [(img, f"preview · step {int(event.done)}/{int(event.total)}") for img in event.preview]
+                    yield tiles + gallery_value(studio, session), f"Denoising {int(event.done)}/{int(event.total)}…", session
                 else:
                     yield gr.update(), f"{event.stage.capitalize()}…", session
 

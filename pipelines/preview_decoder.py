@@ -1,0 +1,49 @@
+"""Live previews: diffusers' AutoencoderTiny (TAESD, TAESDXL, TAESD3, TAEF1) decodes the current
+latents every few steps for a fraction of the full VAE's cost.
+
+It is loaded through the model layer like any model (presets/models/preview_decoder.toml) and
+named by a generating preset's `preview` key. The same decoder can make a draft final image
+on CPUs, where the full VAE decode costs more than a denoising step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from pipelines.presets import ModelPreset
+
+
+@dataclass
+class Request:
+    """Not a visitor-facing task: a component other tasks load for previews."""
+
+    model: str
+
+    def check(self, preset: ModelPreset) -> None:
+        pass
+
+
+def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tuple[Any, list[str]]:
+    from diffusers import AutoencoderTiny
+
+    vae = AutoencoderTiny.from_pretrained(source, torch_dtype=dtype, **kwargs).to(device).eval()
+    return vae, []
+
+
+def unpack_latents(pipe, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Latents as the VAE takes them: Flux packs 2x2 patches into tokens, the others do not."""
+    if latents.ndim == 3 and hasattr(pipe, "_unpack_latents"):
+        return pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor)
+    return latents
+
+
+@torch.inference_mode()
+def decode(decoder, latents: torch.Tensor) -> list[Image.Image]:
+    """Decode latents (in the pipeline's scaled latent space) into PIL images."""
+    latents = latents.to(device=decoder.device, dtype=decoder.dtype)
+    images = decoder.decode(latents).sample
+    images = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+    return [Image.fromarray((img * 255).round().astype("uint8")) for img in images]
