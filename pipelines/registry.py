@@ -11,6 +11,7 @@ from types import ModuleType
 
 TASKS: dict[str, str] = {
     "text_to_image": "pipelines.text_to_image",
+    "preview_decoder": "pipelines.preview_decoder",
 }
 
 

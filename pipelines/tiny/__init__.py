@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {
     "sdxl": "pipelines.tiny.image:build_sdxl",
     "sd3": "pipelines.tiny.image:build_sd3",
     "flux": "pipelines.tiny.image:build_flux",
+    "taesd": "pipelines.tiny.image:build_taesd", "taesd-1ch": "pipelines.tiny.image:build_taesd_1ch",
 }
 
 _MARKER = ".tiny-complete"
