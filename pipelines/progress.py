@@ -40,8 +40,10 @@ class Progress:
         self._listener = listener
         self.cancel_event = cancel or threading.Event()
         self._t0 = time.perf_counter()
-        # Set by the runner when live previews are on (pipelines.diffusion.Previewer).
+        # Set by the runner: the live-preview decoder (pipelines.diffusion.Previewer) when previews
+        # are on, and the shared prompt-embedding cache (pipelines.embeddings.EmbeddingCache).
         self.previewer: Any = None
+        self.embeddings: Any = None
 
     def check(self) -> None:
         """Raise `Cancelled` if the visitor asked to stop."""

@@ -53,6 +53,7 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     loaded = manager.get(task, request.model)
     request.check(loaded.preset)
     notices = attach_previewer(manager, loaded, progress)
+    progress.embeddings = manager.embeddings
     if hasattr(request, "apply_style"):
         styles = load_styles()
         if request.style not in styles:

@@ -9,6 +9,7 @@ import torch
 
 from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_notices,
                                  request_view, step_callback)
+from pipelines.embeddings import prompt_embeddings, repeat_for_batch
 from pipelines.errors import InputError
 from pipelines.media import ImageArtifact, Result
 from pipelines.presets import ModelPreset, StylePreset
@@ -110,12 +111,19 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         kwargs["output_type"] = "latent"
         notices.append("Draft: decoded with the tiny preview autoencoder (fast, less detail). "
                        "Turn draft decoding off in the settings for the full-quality decode.")
-    if negative and accepts(view, "negative_prompt") and not _is_flux(view):
+    uses_negative = accepts(view, "negative_prompt") and not _is_flux(view)
+    if negative and uses_negative:
         kwargs["negative_prompt"] = [negative] * request.batch
     elif negative:
         notices.append("This model does not use a negative prompt; it was ignored.")
     if max_seq:
         kwargs["max_sequence_length"] = max_seq
+    embeds = prompt_embeddings(view, progress.embeddings, prompt, negative if uses_negative else None,
+                               request.guidance, max_seq)
+    if embeds is not None:  # encoded once per model and text, reused across runs
+        kwargs.pop("prompt")
+        kwargs.pop("negative_prompt", None)
+        kwargs.update(repeat_for_batch(embeds, request.batch))
     with torch.inference_mode():
         images = view(**kwargs).images
         if draft:
