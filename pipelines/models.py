@@ -39,14 +39,16 @@ class ModelManager:
     """Loads presets' models onto this machine's device and keeps them in an LRU cache."""
 
     def __init__(self, data_dir: Path, runtime=None, cache_budget_gb: float = 12.0,
-                 model_dir: Path | None = None, offline: bool | None = None):
+                 model_dir: Path | None = None, offline: bool | None = None, embedding_cache_mb: float = 512):
         from pipelines.device import Runtime, free_memory
+        from pipelines.embeddings import EmbeddingCache
 
         self.data_dir = Path(data_dir)
         self.runtime = runtime or Runtime()
         self.model_dir = Path(model_dir) if model_dir else None
         self.offline = hub_offline() if offline is None else offline
         self.cache = PipelineCache(int(cache_budget_gb * 2**30), on_evict=lambda k, v: free_memory())
+        self.embeddings = EmbeddingCache(int(embedding_cache_mb * 2**20))
         self._presets: dict[str, dict[str, ModelPreset]] = {}
 
     # ---- presets
@@ -105,6 +107,9 @@ class ModelManager:
             return True
         if preset.local_dir:
             return False
+        downloaded = getattr(registry.task_module(preset.task), "is_downloaded", None)
+        if downloaded is not None:  # the task's library keeps its own cache (Coqui TTS model names)
+            return bool(downloaded(preset))
         try:
             from huggingface_hub import snapshot_download
 
@@ -117,10 +122,13 @@ class ModelManager:
     def get(self, task: str, preset_name: str) -> Loaded:
         """The loaded pipeline for (task, preset), from the cache or loaded now."""
         preset = self.preset(task, preset_name)
-        from pipelines.device import DTYPE_NAMES, pick_device, pick_dtype
+        from pipelines.device import DTYPE_NAMES, DTYPES, pick_device, pick_dtype
 
         device = pick_device(self.runtime.device)
         dtype = pick_dtype(device, preset.dtype, self.runtime.dtype)
+        supported = getattr(registry.task_module(task), "SUPPORTED_DTYPES", None)
+        if supported and DTYPE_NAMES[dtype] not in supported:  # a library that breaks in other precisions
+            dtype = DTYPES[supported[0]]
         key = (task, preset.name, device, DTYPE_NAMES[dtype])
 
         def load() -> Loaded:
