@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import threading
 from typing import Any
 
 import torch
@@ -52,11 +53,24 @@ def make_scheduler(pipe, name: str):
     return getattr(diffusers, cls_name).from_config(pipe.scheduler.config, **overrides)
 
 
+_active = threading.local()
+
+
 def request_view(pipe, scheduler):
-    """A shallow copy of the shared pipeline with its own scheduler: same weights, own call state."""
+    """A shallow copy of the shared pipeline with its own scheduler: same weights, own call state.
+
+    The view is also this thread's active pipeline, which caching hooks ask for the timestep.
+    """
     view = copy.copy(pipe)
     view.scheduler = scheduler
+    _active.view = view
     return view
+
+
+def current_timestep():
+    """The timestep of the pipeline call running in this thread (for diffusers' caching hooks)."""
+    view = getattr(_active, "view", None)
+    return getattr(view, "_current_timestep", None)
 
 
 def generators(seeds: list[int]) -> list[torch.Generator]:

@@ -22,7 +22,8 @@ def model_params(loaded) -> dict:
     """What every output records about the model that made it."""
     p = loaded.preset
     return dict(model=p.name, model_label=p.label, model_id=p.model_id, revision=p.revision if p.repo else None,
-                license=p.license, commercial_use=p.commercial_use, tier=p.tier, device=loaded.device, dtype=loaded.dtype)
+                license=p.license, commercial_use=p.commercial_use, tier=p.tier, device=loaded.device, dtype=loaded.dtype,
+                speedups=dict(getattr(loaded.pipe, "studio_features", {})))
 
 
 def attach_previewer(manager: ModelManager, loaded, progress: Progress) -> list[str]:

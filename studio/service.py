@@ -46,8 +46,10 @@ class Studio:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
                           offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing,
-                          preview_every=settings.preview_every, draft_decode=settings.draft_decode)
-        self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir)
+                          preview_every=settings.preview_every, draft_decode=settings.draft_decode,
+                          compile=settings.compile, cache_hook=settings.cache_hook, channels_last=settings.channels_last)
+        self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir,
+                                   embedding_cache_mb=settings.embedding_cache_mb)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager()

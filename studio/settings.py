@@ -24,6 +24,10 @@ class Settings:
     vae_slicing: bool = False
     preview_every: int = 2                 # live preview every N steps (0: off)
     draft_decode: bool = False             # final image from the tiny autoencoder too (CPU drafts)
+    compile: str = "off"                   # off, regional (torch.compile of repeated blocks; CUDA)
+    cache_hook: str = "off"                # off, first_block, faster, pab (transformer models)
+    channels_last: bool = False
+    embedding_cache_mb: float = 512        # prompt-embedding cache budget (0: off)
     model_cache_gb: float = 12.0           # memory budget of the loaded-pipeline cache
     model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
     default_tier: str = "tiny"             # tier whose first preset each tab selects at start

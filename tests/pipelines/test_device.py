@@ -49,3 +49,49 @@ def test_gpu_only_settings_give_notices_on_cpu(studio):
     notices = place_pipeline(pipe, "cpu", Runtime(offload="model", attention="xformers"))
     assert any("offload" in n for n in notices)
     assert any("xformers" in n for n in notices)
+
+
+def _manager(studio, **runtime):
+    import dataclasses
+
+    from pipelines.models import ModelManager
+
+    return ModelManager(studio.settings.data_dir, dataclasses.replace(studio.models.runtime, **runtime), offline=True)
+
+
+def test_compile_is_accepted_and_recorded_with_a_notice_on_cpu(studio):
+    from pipelines.runner import execute
+    from pipelines.text_to_image import Request
+
+    result = execute(_manager(studio, compile="regional", channels_last=True), "text_to_image",
+                     Request(prompt="a fox", model="tiny-sd15", steps=2, width=256, height=256))
+    assert any("torch.compile" in n and "CUDA only" in n for n in result.notices)
+    speedups = result.artifacts[0].params["speedups"]
+    assert speedups["channels_last"] is True and "compile" not in speedups
+
+
+def test_first_block_cache_applies_to_transformer_models_and_not_unets(studio):
+    import numpy as np
+
+    from pipelines.runner import execute
+    from pipelines.text_to_image import Request
+
+    cached = _manager(studio, cache_hook="first_block")
+    flux = execute(cached, "text_to_image", Request(prompt="a fox", model="tiny-flux", seed=3, steps=4,
+                                                    width=256, height=256))
+    assert flux.artifacts[0].params["speedups"]["cache_hook"] == "first_block"
+    assert any("First-block cache" in n for n in flux.notices)
+    again = execute(cached, "text_to_image", Request(prompt="a fox", model="tiny-flux", seed=3, steps=4,
+                                                     width=256, height=256))
+    # the hook's state is reset after every call: the same request gives the same image
+    assert np.array_equal(np.asarray(flux.artifacts[0].image), np.asarray(again.artifacts[0].image))
+    unet = execute(cached, "text_to_image", Request(prompt="a fox", model="tiny-sd15", steps=2, width=256, height=256))
+    assert "cache_hook" not in unet.artifacts[0].params["speedups"]
+    assert any("works with transformer models" in n for n in unet.notices)
+
+
+def test_unknown_speed_settings_are_errors():
+    from pipelines.device import Runtime, apply_speedups
+
+    with pytest.raises(ValueError, match="compile setting"):
+        apply_speedups(object(), "cpu", Runtime(compile="max"))
