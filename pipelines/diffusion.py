@@ -22,6 +22,9 @@ from pipelines.progress import Progress
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "euler": ("EulerDiscreteScheduler", {}),
     "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "euler_trailing": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),   # SDXL-Lightning
+    "ddim_trailing": ("DDIMScheduler", {"timestep_spacing": "trailing"}),             # Hyper-SD
+    "tcd": ("TCDScheduler", {}),
     "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
     "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
     "ddim": ("DDIMScheduler", {}),
@@ -37,6 +40,10 @@ def compatible_schedulers(pipe) -> list[str]:
     """Scheduler names usable with this pipeline ("default" first: the model's own)."""
     own = type(pipe.scheduler).__name__
     allowed = {c.__name__ for c in getattr(pipe.scheduler, "compatibles", [])} | {own}
+    if "FlowMatch" not in own:
+        # consistency-distilled samplers work with any SD-type (epsilon/v) model; diffusers'
+        # `compatibles` lists leave them out
+        allowed |= {"LCMScheduler", "TCDScheduler"}
     return ["default"] + [name for name, (cls, _) in SCHEDULERS.items() if cls in allowed]
 
 

@@ -141,6 +141,10 @@ class ModelManager:
                 if _looks_missing(e):
                     raise ModelMissingError(self.missing_message(preset)) from e
                 raise
+            if preset.lora:
+                from pipelines.lora import apply_lora
+
+                notices += apply_lora(pipe, preset, self)
             return Loaded(pipe, preset, device, DTYPE_NAMES[dtype], notices)
 
         return self.cache.get_or_load(key, load)

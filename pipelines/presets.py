@@ -19,7 +19,7 @@ TIERS = ("tiny", "cpu", "standard", "quality")
 LIMIT_KEYS = {
     "min_size", "max_size", "size_multiple", "max_batch", "max_steps", "max_pixels",
     "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars", "modes", "min_duration_s",
-    "work_size",
+    "work_size", "max_chunk_chars",
 }
 
 
@@ -44,6 +44,7 @@ class ModelPreset:
     notes: str = ""
     fast: bool = False               # a few-step preset
     preview: str | None = None       # a preview_decoder preset for live previews
+    lora: dict[str, Any] = field(default_factory=dict)  # a few-step adapter fused at load (pipelines/lora.py)
     defaults: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     # Classifier presets only: which labels mean "generated", and the calibrated score bands.

@@ -156,4 +156,5 @@ def scheduler_choices(family: str) -> list[str]:
     """Schedulers offered for a model family before it is loaded (run-time checks are exact)."""
     if family in FLOW_FAMILIES:
         return ["default", "flow_euler", "flow_heun"]
-    return ["default", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "unipc", "pndm", "lcm"]
+    return ["default", "euler", "euler_a", "euler_trailing", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "ddim_trailing",
+            "unipc", "pndm", "lcm", "tcd"]

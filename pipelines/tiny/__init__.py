@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "sd3": "pipelines.tiny.image:build_sd3",
     "flux": "pipelines.tiny.image:build_flux",
     "taesd": "pipelines.tiny.image:build_taesd", "taesd-1ch": "pipelines.tiny.image:build_taesd_1ch",
+    "sd15-lora": "pipelines.tiny.image:build_sd15_lora",
 }
 
 _MARKER = ".tiny-complete"

@@ -136,3 +136,17 @@ def build_taesd(dest: Path) -> None:
 def build_taesd_1ch(dest: Path) -> None:
     """For the tiny Flux, whose VAE has one latent channel (the real Flux has 16, as TAEF1)."""
     tiny_preview_decoder(1).save_pretrained(dest)
+
+
+def build_sd15_lora(dest: Path) -> None:
+    """A random LoRA on the tiny SD 1.5 UNet's attention, saved in diffusers' LoRA format
+    (the layout of latent-consistency/lcm-lora-sdv1-5)."""
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = sd15_components()["unet"]
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    StableDiffusionPipeline.save_lora_weights(dest, unet_lora_layers=get_peft_model_state_dict(unet),
+                                              weight_name="pytorch_lora_weights.safetensors")
