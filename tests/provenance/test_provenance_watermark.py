@@ -1,0 +1,79 @@
+"""The invisible watermark: robustness, absence, and compatibility with invisible-watermark itself."""
+import io
+
+import numpy as np
+import pytest
+from imwatermark import WatermarkDecoder, WatermarkEncoder
+from PIL import Image
+
+from provenance import watermark
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+@pytest.fixture
+def marked(picture):
+    original = picture(320, 320)
+    wm_id = watermark.new_watermark_id()
+    return original, watermark.embed(original, wm_id), wm_id
+
+
+def test_round_trip_and_invisibility(marked):
+    original, image, wm_id = marked
+    assert len(wm_id) == watermark.PAYLOAD_BITS // 4
+    assert watermark.read(image).watermark_id == wm_id
+    assert _psnr(original, image) > 38  # the library's own embedding measures ~29.5 dB
+
+
+def test_survives_jpeg_85(marked):
+    _, image, wm_id = marked
+    assert watermark.read(_jpeg(image, 85)).watermark_id == wm_id
+
+
+def test_survives_a_resize_scaled_back(marked):
+    _, image, wm_id = marked
+    small = Image.fromarray(image).resize((200, 200), Image.Resampling.LANCZOS)
+    back = np.asarray(small.resize((320, 320), Image.Resampling.LANCZOS))
+    assert watermark.read(back).watermark_id == wm_id
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_unmarked_images_read_as_absent(picture, seed):
+    reading = watermark.read(picture(320, 320, seed=seed))
+    assert not reading.found and reading.confidence < 0.4
+
+
+def test_small_images_cannot_carry_it(picture):
+    assert not watermark.can_carry(255, 256)
+    with pytest.raises(ValueError):
+        watermark.embed(picture(200, 200), watermark.new_watermark_id())
+    assert not watermark.read(picture(200, 200)).found
+
+
+def test_library_reads_our_watermark(marked):
+    _, image, wm_id = marked
+    decoder = WatermarkDecoder("bytes", watermark.PAYLOAD_BITS)
+    assert decoder.decode(np.ascontiguousarray(image[:, :, ::-1]), "dwtDctSvd").hex() == wm_id
+
+
+def test_we_read_the_library_watermark(picture):
+    payload = bytes.fromhex("0123456789ab")
+    encoder = WatermarkEncoder()
+    encoder.set_watermark("bytes", payload)
+    bgr = encoder.encode(np.ascontiguousarray(picture(320, 320)[:, :, ::-1]), "dwtDctSvd")
+    assert watermark.read(np.ascontiguousarray(bgr[:, :, ::-1])).watermark_id == payload.hex()
+
+
+def test_frames_pool_their_votes(picture):
+    wm_id = "5a17c0ffee42"
+    frames = [_jpeg(watermark.embed(picture(256, 256, seed=s), wm_id), 75) for s in range(4)]
+    assert watermark.read_frames(frames).watermark_id == wm_id
+    assert not watermark.read_frames([picture(256, 256, seed=9)]).found
