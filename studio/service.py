@@ -40,6 +40,7 @@ class Studio:
 
     def __init__(self, settings: Settings):
         from pipelines.device import Runtime
+        from provenance.detector import Detector
         from provenance.publish import PublishConfig, Publisher
 
         self.settings = settings
@@ -53,14 +54,15 @@ class Studio:
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager()
-        self.detector = None  # set by the detector (provenance.detector) when configured
+        # Every output is scored before it is signed (the verdict goes into its manifest), and
+        # every upload used as an input is checked before the pipeline runs.
+        self.detector = Detector(self.models, self.publisher, settings.detect_image_preset,
+                                 settings.detect_audio_preset)
+        self.publisher.detector = self.detector.score_output
 
     def check_upload(self, path: str) -> dict:
         """Examine a file a visitor feeds in: its credentials, watermark and the detector's score."""
-        if self.detector is not None:
-            return self.detector.check_upload(Path(path))
-        report = self.publisher.verify(Path(path))
-        return {"verdict": report.state, "flagged": False, "evidence": report.to_dict()}
+        return self.detector.check_upload(Path(path))
 
     def check_inputs(self, inputs: Sequence[InputFile], record: JobRecord | None, confirmed: bool) -> None:
         """Check every upload used as an input; a flagged one needs the visitor's confirmation."""

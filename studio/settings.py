@@ -31,6 +31,8 @@ class Settings:
     model_cache_gb: float = 12.0           # memory budget of the loaded-pipeline cache
     model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
     default_tier: str = "tiny"             # tier whose first preset each tab selects at start
+    detect_image_preset: str = "tiny-vit-detector"        # AI-content check of images and video frames
+    detect_audio_preset: str = "tiny-wav2vec2-detector"   # synthetic-speech check of audio
     # queue
     queue_size: int = 64                   # jobs waiting at most, over all visitors
     jobs_per_device: int = 1               # jobs running at once on the accelerator

@@ -5,4 +5,5 @@ TABS is the order they appear in.
 TABS = [
     "studio.tabs.concept_art",
     "studio.tabs.verify",
+    "studio.tabs.detect",
 ]

@@ -1,0 +1,116 @@
+"""The Detect tab: upload an image, audio or video file and get one honest verdict with its
+evidence (Content Credentials, the studio's watermark, the classifier's score and bands).
+
+All the judging happens in provenance.detector (reached as `studio.detector`); this module
+wires widgets to it, runs each check as a job of the visitor's session (progress, Cancel) and
+turns studio errors into messages.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from provenance.detect_verdict import (CREDENTIALS, LIKELY, NO_SIGN, UNSURE, WATERMARK, verdict_markdown)
+from studio.jobs import JobDone
+from studio.sessions import Session, ensure
+from studio.service import Studio
+from studio.widgets import TabHandle, default_preset, license_markdown, preset_choices
+
+TASK = "detect"
+IMAGE_TASK, AUDIO_TASK = "detect_image", "detect_audio"
+HEADERS = ["File", "Verdict", "Score", "Classifier"]
+HELP = f"""**What the verdicts mean**
+- *{CREDENTIALS}* / *{WATERMARK}*: evidence that needs no model — intact C2PA credentials declaring
+  generative AI, or this studio's invisible watermark.
+- *{LIKELY}* / *{UNSURE}* / *{NO_SIGN}*: the classifier's score against its calibrated bands. A classifier
+  finding nothing is not proof that a person made the file.
+- *cannot judge*: the file is too small, too short, silent, a single video frame, damaged, or not a media format."""
+
+
+def history_rows(studio: Studio, session: Session) -> list[list]:
+    """This visitor's checks, newest first, as table rows."""
+    rows = []
+    for record in reversed(studio.jobs.history(session.id)):
+        if record.task != TASK or record.state != "done":
+            continue
+        for v in record.inputs_checked:
+            score = v.get("score")
+            rows.append([v.get("path", ""), v.get("verdict", ""), "" if score is None else f"{score:.2f}",
+                         v.get("model") or ""])
+    return rows
+
+
+def _preset_name(studio: Studio, task: str) -> str:
+    detector = studio.detector
+    if detector is not None:
+        return detector.image_preset if task == IMAGE_TASK else detector.audio_preset
+    return default_preset(studio, task).name
+
+
+def build(studio: Studio, session_state: gr.State) -> TabHandle:
+    image_name, audio_name = _preset_name(studio, IMAGE_TASK), _preset_name(studio, AUDIO_TASK)
+    with gr.Tab("Detect", id=TASK) as tab:
+        with gr.Row():
+            with gr.Column(scale=2):
+                upload = gr.File(label="File to check (image, audio or video)", type="filepath",
+                                 elem_id="detect-upload")
+                image_model = gr.Dropdown(preset_choices(studio, IMAGE_TASK), value=image_name,
+                                          label="Image and video classifier")
+                image_license = gr.Markdown(license_markdown(studio, studio.models.preset(IMAGE_TASK, image_name)))
+                audio_model = gr.Dropdown(preset_choices(studio, AUDIO_TASK), value=audio_name,
+                                          label="Audio classifier")
+                audio_license = gr.Markdown(license_markdown(studio, studio.models.preset(AUDIO_TASK, audio_name)))
+                with gr.Row():
+                    detect = gr.Button("Detect", variant="primary", elem_id="detect-run")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="detect-cancel")
+                gr.Markdown(HELP)
+            with gr.Column(scale=3):
+                verdict_md = gr.Markdown(elem_id="detect-verdict", elem_classes=["studio-status"])
+                evidence = gr.JSON(label="Verdict and evidence")
+                history = gr.Dataframe(headers=HEADERS, value=[], label="Your checks this session", interactive=False,
+                                       elem_id="detect-history")
+
+        def run(session: Session, path, image_preset, audio_preset, progress=gr.Progress()):
+            session = ensure(session)
+            if not path:
+                raise gr.Error("Choose a file to check first.")
+            detector = studio.detector
+            if detector is None:
+                raise gr.Error("The detector is not set up on this studio (see the detect_image_preset and "
+                               "detect_audio_preset settings).")
+            name = Path(path).name
+
+            def work(record, job_progress):
+                verdict = detector.check_upload(Path(path), job_progress, image_preset=image_preset,
+                                                audio_preset=audio_preset)
+                record.inputs_checked.append({"path": name, "relationship": "checked", **verdict})
+                return verdict
+
+            yield "⏳ Queued…", None, gr.update(), session
+            try:
+                for event in studio.jobs.stream(session.id, TASK, name, work):
+                    if isinstance(event, JobDone):
+                        yield verdict_markdown(event.value, name), event.value, history_rows(studio, session), session
+                        return
+                    desc = f"{event.stage} {int(event.done)}/{int(event.total)}" if event.total > 1 else event.stage
+                    progress((event.done, event.total), desc=desc)
+                    yield f"⏳ {event.stage}…", gr.update(), gr.update(), session
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+
+        detect.click(run, [session_state, upload, image_model, audio_model],
+                     [verdict_md, evidence, history, session_state], api_name="detect", concurrency_id="device",
+                     concurrency_limit=studio.settings.jobs_per_device)
+
+        def stop(session: Session):
+            n = studio.jobs.cancel(session.id) if session else 0
+            return "⏹ Cancelled." if n else "Nothing of yours is running."
+
+        cancel.click(stop, [session_state], [verdict_md], queue=False, api_name="cancel_detect")
+        image_model.change(lambda n: license_markdown(studio, studio.models.preset(IMAGE_TASK, n)), [image_model],
+                           [image_license], api_name=False, queue=False)
+        audio_model.change(lambda n: license_markdown(studio, studio.models.preset(AUDIO_TASK, n)), [audio_model],
+                           [audio_license], api_name=False, queue=False)
+    return TabHandle(tab, refresh=lambda session: history_rows(studio, session), gallery=history)
