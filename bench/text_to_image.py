@@ -15,31 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import interleave, table
-
-
-def sd15_sized_pipeline(dtype):
-    """SD 1.5's published architecture (UNet 860M, VAE 84M, CLIP-L text encoder) with random weights."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from pipelines.tiny.tokenizers import clip_tokenizer
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
-                                block_out_channels=(320, 640, 1280, 1280), layers_per_block=2)
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                        sample_size=512)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                        num_attention_heads=12, max_position_embeddings=77, bos_token_id=512,
-                                        eos_token_id=513, pad_token_id=513, projection_dim=768))
-    sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-                          steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), unet=unet, scheduler=sched,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    return pipe.to(dtype=dtype)
+from _common import interleave, sd15_sized_pipeline, table
 
 
 def case(manager, preset_name: str, size: int, steps: int, reps: int):
