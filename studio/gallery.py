@@ -62,6 +62,14 @@ class GalleryStore:
             rows = db.execute(query + " ORDER BY created", args).fetchall()
         return [GalleryItem(*r[:6], json.loads(r[6]), r[7]) for r in rows if Path(r[3]).exists()]
 
+    def forget_missing(self) -> int:
+        """Drop rows whose file is gone (retention, or removed by an operator)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, path FROM gallery").fetchall()
+            gone = [(i,) for i, p in rows if not Path(p).exists()]
+            db.executemany("DELETE FROM gallery WHERE id = ?", gone)
+        return len(gone)
+
     def get(self, session_id: str, item_id: str) -> GalleryItem | None:
         """One item, only if it belongs to `session_id`."""
         with self._connect() as db:

@@ -24,6 +24,10 @@ class InternalError(StudioError):
     """A bug: the visitor sees a reference to the server log, never a traceback."""
 
 
+class LimitError(StudioError):
+    """A visitor asked for more than the studio's fair-use limits allow."""
+
+
 @dataclass
 class JobRecord:
     id: str
@@ -48,10 +52,14 @@ class JobDone:
 class JobManager:
     """Runs jobs and knows which session owns which running job."""
 
-    def __init__(self, history_per_session: int = 200):
+    def __init__(self, history_per_session: int = 200, max_active_per_session: int = 2,
+                 max_per_minute: int = 30):
         self._active: dict[str, dict[str, JobRecord]] = {}
         self._history: dict[str, list[JobRecord]] = {}
+        self._started: dict[str, list[float]] = {}
         self._history_limit = history_per_session
+        self.max_active_per_session = max_active_per_session
+        self.max_per_minute = max_per_minute
         self._lock = threading.Lock()
 
     def active(self, session_id: str) -> list[JobRecord]:
@@ -68,6 +76,19 @@ class JobManager:
         for job in jobs:
             job.cancel.set()
         return len(jobs)
+
+    def _admit(self, session_id: str) -> None:
+        """Enforce the per-visitor limits (caller holds the lock): jobs at once, jobs per minute."""
+        now = time.time()
+        if len(self._active.get(session_id, {})) >= self.max_active_per_session:
+            raise LimitError(f"You already have {self.max_active_per_session} job(s) running; wait for one to "
+                             f"finish or cancel it.")
+        recent = [t for t in self._started.get(session_id, []) if now - t < 60]
+        if len(recent) >= self.max_per_minute:
+            raise LimitError(f"You started {len(recent)} jobs in the last minute (the limit is {self.max_per_minute}); "
+                             f"try again in {int(60 - (now - recent[0])) + 1} s.")
+        recent.append(now)
+        self._started[session_id] = recent
 
     def stream(self, session_id: str, task: str, request: Any,
                work: Callable[[JobRecord, Progress], Any]) -> Iterator[ProgressEvent | JobDone]:
@@ -87,6 +108,7 @@ class JobManager:
                 events.put(e)
 
         with self._lock:
+            self._admit(session_id)
             self._active.setdefault(session_id, {})[record.id] = record
             history = self._history.setdefault(session_id, [])
             history.append(record)

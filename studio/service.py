@@ -45,6 +45,11 @@ class Studio:
 
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        # Pillow's decompression-bomb guard: over this an upload is refused before decoding
+        # (Pillow raises at twice the limit; pipelines reject anything over it with a message).
+        Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
         runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
                           offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing,
                           preview_every=settings.preview_every, draft_decode=settings.draft_decode,
@@ -53,7 +58,8 @@ class Studio:
                                    embedding_cache_mb=settings.embedding_cache_mb)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
-        self.jobs = JobManager()
+        self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
+                               max_per_minute=settings.jobs_per_minute)
         # Every output is scored before it is signed (the verdict goes into its manifest), and
         # every upload used as an input is checked before the pipeline runs.
         self.detector = Detector(self.models, self.publisher, settings.detect_image_preset,

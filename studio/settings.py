@@ -36,6 +36,11 @@ class Settings:
     # queue
     queue_size: int = 64                   # jobs waiting at most, over all visitors
     jobs_per_device: int = 1               # jobs running at once on the accelerator
+    jobs_per_visitor: int = 2              # jobs one visitor may have running or waiting at once
+    jobs_per_minute: int = 30              # jobs one visitor may start per minute
+    max_upload_mb: int = 50                # largest file a visitor may upload
+    max_image_pixels: int = 40_000_000     # Pillow's decompression-bomb guard for uploads
+    retention_days: float = 0              # delete outputs older than this (0: keep forever)
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     extra: dict = field(default_factory=dict)
 

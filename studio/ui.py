@@ -48,9 +48,19 @@ def build_ui(studio: Studio) -> gr.Blocks:
     return demo
 
 
-def launch(studio: Studio, **kwargs) -> None:
-    demo = build_ui(studio)
+def launch_options(studio: Studio) -> dict:
+    """Gradio's launch options for this studio: file access narrowed to the outputs, uploads capped."""
     s = studio.settings
     s.outputs_dir.mkdir(parents=True, exist_ok=True)
-    demo.launch(server_name=s.host, server_port=s.port, share=s.share, allowed_paths=[str(s.outputs_dir)],
-                css=CSS, show_error=True, **kwargs)
+    blocked = [s.data_dir / "identity", s.data_dir / "models", s.db_path]
+    return dict(allowed_paths=[str(s.outputs_dir)], blocked_paths=[str(p) for p in blocked],
+                max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True)
+
+
+def launch(studio: Studio, **kwargs) -> None:
+    from studio import retention
+
+    s = studio.settings
+    retention.start(s.outputs_dir, studio.gallery, s.retention_days)
+    demo = build_ui(studio)
+    demo.launch(server_name=s.host, server_port=s.port, share=s.share, **launch_options(studio), **kwargs)

@@ -39,12 +39,12 @@ def studio(data_dir):
 @pytest.fixture(scope="session")
 def live_url(studio):
     """The studio served on a free 127.0.0.1 port for gradio_client and the browser."""
-    from studio.ui import CSS, build_ui
+    from studio.ui import build_ui, launch_options
 
     demo = build_ui(studio)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                allowed_paths=[str(studio.settings.outputs_dir)], css=CSS, show_error=True)
+                **launch_options(studio))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

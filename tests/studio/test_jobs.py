@@ -71,3 +71,27 @@ def test_abandoning_the_stream_cancels_the_job():
     record = jobs.active("s")[0]
     stream.close()
     assert record.cancel.is_set() and record.state == "cancelled"
+
+
+def test_jobs_at_once_per_visitor_are_limited():
+    from studio.jobs import LimitError
+
+    jobs = JobManager(max_active_per_session=1)
+    first = jobs.stream("alice", "t", None, slow_work)
+    next(first)                                     # alice's first job is running
+    with pytest.raises(LimitError, match="already have 1 job"):
+        next(jobs.stream("alice", "t", None, slow_work))
+    assert list(jobs.stream("bob", "t", None, lambda r, p: slow_work(r, p, 2)))[-1].value == "finished"
+    first.close()
+    assert list(jobs.stream("alice", "t", None, lambda r, p: slow_work(r, p, 2)))[-1].value == "finished"
+
+
+def test_jobs_per_minute_are_limited_per_visitor():
+    from studio.jobs import LimitError
+
+    jobs = JobManager(max_per_minute=3)
+    for _ in range(3):
+        list(jobs.stream("alice", "t", None, lambda r, p: "ok"))
+    with pytest.raises(LimitError, match=r"limit is 3\); try again in \d+ s"):
+        list(jobs.stream("alice", "t", None, lambda r, p: "ok"))
+    assert list(jobs.stream("bob", "t", None, lambda r, p: "ok"))[-1].value == "ok"
