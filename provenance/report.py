@@ -217,7 +217,15 @@ def _model_words(card: dict) -> str | None:
 
 
 def _verdict_words(verdict: dict) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in verdict.items())
+    """The detector's verdict in a line: its words, then the classifier's score and model."""
+    if "verdict" not in verdict:  # an older or foreign record: show what is there
+        return ", ".join(f"{k}: {v}" for k, v in verdict.items() if not isinstance(v, (dict, list)))
+    extra = []
+    if isinstance(verdict.get("score"), (int, float)):
+        extra.append(f"score {verdict['score']:.2f}")
+    if verdict.get("model"):
+        extra.append(f"model {verdict['model']}")
+    return str(verdict["verdict"]) + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _tree_lines(nodes: list[dict], *, plain: bool, depth: int = 0) -> list[str]:
