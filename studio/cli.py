@@ -94,6 +94,25 @@ def cmd_verify(args) -> int:
     return 1 if report.state in ("Invalid", "Unreadable") else 0
 
 
+def cmd_users_add(args) -> int:
+    import getpass
+
+    from studio.auth import add_user
+    from studio.settings import load_settings
+
+    path = args.file or load_settings().auth_file
+    if not path:
+        raise StudioError("Give the password file with --file or STUDIO_AUTH_FILE.")
+    path = Path(path)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"Password for {args.name}: ")
+    try:
+        add_user(path, args.name, password)
+    except ValueError as e:
+        raise StudioError(str(e)) from None
+    print(f"{args.name} can sign in ({path}).")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from studio.ui import launch
 
@@ -131,6 +150,13 @@ def parser() -> argparse.ArgumentParser:
     pull.add_argument("name")
     pull.add_argument("--task")
     pull.set_defaults(func=cmd_models_pull)
+
+    users = sub.add_parser("users", help="manage sign-in").add_subparsers(dest="action", required=True)
+    add = users.add_parser("add", help="add or change a user in the password file")
+    add.add_argument("name")
+    add.add_argument("--file", help="password file (default: $STUDIO_AUTH_FILE)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_users_add)
 
     ver = sub.add_parser("verify", help="check a file's Content Credentials, watermark and ledger record")
     ver.add_argument("file")

@@ -66,6 +66,15 @@ class Studio:
                                  settings.detect_audio_preset)
         self.publisher.detector = self.detector.score_output
 
+    def login_session(self, request) -> str | None:
+        """The session id of the signed-in user making `request` (password or proxy header), if any."""
+        from studio.auth import server_secret, session_id_for
+
+        user = getattr(request, "username", None)
+        if not user and self.settings.auth_header and request is not None:
+            user = request.headers.get(self.settings.auth_header.lower())
+        return session_id_for(user, server_secret(self.settings.data_dir)) if user else None
+
     def check_upload(self, path: str) -> dict:
         """Examine a file a visitor feeds in: its credentials, watermark and the detector's score."""
         return self.detector.check_upload(Path(path))

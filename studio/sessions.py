@@ -31,6 +31,10 @@ def random_seed() -> int:
     return secrets.randbelow(2**32 - 16)
 
 
-def ensure(session: Session | None) -> Session:
-    """API callers have no page load and so no session yet: give them a fresh one."""
-    return session if isinstance(session, Session) else restore(None)
+def ensure(session: Session | None, request=None, login=None) -> Session:
+    """The visitor's session. API callers have no page load and so no session yet: a signed-in
+    one gets their login's session (`login(request)`), anyone else a fresh one."""
+    if isinstance(session, Session):
+        return session
+    session_id = login(request) if login is not None and request is not None else None
+    return Session(id=session_id) if session_id else restore(None)

@@ -42,6 +42,8 @@ class Settings:
     max_image_pixels: int = 40_000_000     # Pillow's decompression-bomb guard for uploads
     retention_days: float = 0              # delete outputs older than this (0: keep forever)
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
+    auth_file: Path | None = None          # password file (`studio users add`): sign-in required
+    auth_header: str = ""                  # trusted reverse-proxy header carrying the user name
     extra: dict = field(default_factory=dict)
 
     @property
@@ -55,7 +57,7 @@ class Settings:
 
 def _coerce(name: str, current, raw):
     kind = type(current) if current is not None else str
-    if name in ("data_dir", "model_dir"):
+    if name in ("data_dir", "model_dir", "auth_file"):
         return Path(raw).expanduser() if raw not in ("", None) else None
     if kind is bool:
         return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")

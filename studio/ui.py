@@ -8,7 +8,7 @@ import logging
 import gradio as gr
 
 from studio import NAME
-from studio.sessions import restore
+from studio.sessions import Session, restore
 from studio.service import Studio
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,11 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 if handle is not None and getattr(handle, "refresh", None):
                     handles.append(handle)
 
-        def start(saved_token):
-            session = restore(saved_token)
+        def start(saved_token, request: gr.Request):
+            if studio.settings.auth_header and not studio.login_session(request):
+                raise gr.Error("Sign-in is required: this studio expects the reverse proxy to identify you.")
+            login = studio.login_session(request)
+            session = Session(id=login) if login else restore(saved_token)
             return (session, session.id, *[h.refresh(session) for h in handles])
 
         demo.load(start, [token], [session_state, token, *[h.gallery for h in handles]], api_name=False, queue=False)
@@ -53,8 +56,13 @@ def launch_options(studio: Studio) -> dict:
     s = studio.settings
     s.outputs_dir.mkdir(parents=True, exist_ok=True)
     blocked = [s.data_dir / "identity", s.data_dir / "models", s.db_path]
-    return dict(allowed_paths=[str(s.outputs_dir)], blocked_paths=[str(p) for p in blocked],
-                max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True)
+    options = dict(allowed_paths=[str(s.outputs_dir)], blocked_paths=[str(p) for p in blocked],
+                   max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True)
+    if s.auth_file:
+        from studio.auth import password_checker
+
+        options["auth"] = password_checker(s.auth_file)
+    return options
 
 
 def launch(studio: Studio, **kwargs) -> None:

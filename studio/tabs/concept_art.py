@@ -53,8 +53,8 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         form = [prompt, negative, style, model, seed_mode, seed, steps, guidance, width, height, batch, scheduler]
 
         def run(session: Session, prompt, negative_prompt, style, model, seed_mode, seed, steps, guidance, width,
-                height, batch, scheduler, progress=gr.Progress()):
-            session = ensure(session)
+                height, batch, scheduler, request: gr.Request, progress=gr.Progress()):
+            session = ensure(session, request, studio.login_session)
             seed_value = resolve_seed(seed_mode, seed, session, TASK)
             request = Request(prompt=prompt, model=model, negative_prompt=negative_prompt or "", style=style,
                               seed=seed_value, steps=_number(steps), guidance=_number(guidance, float),
