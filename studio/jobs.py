@@ -133,8 +133,9 @@ class JobManager:
             record.state, record.error = "failed", str(e)
             raise
         except GeneratorExit:
-            record.cancel.set()
-            record.state = "cancelled"
+            if record.state != "done":  # closing the stream after JobDone is a normal end
+                record.cancel.set()
+                record.state = "cancelled"
             raise
         except Exception as e:
             ref = record.id

@@ -64,6 +64,14 @@ def test_user_errors_pass_through_and_bugs_become_a_reference():
     assert jobs.history("s")[-1].state == "failed"
 
 
+def test_closing_the_stream_after_done_keeps_the_job_done():
+    jobs = JobManager()
+    stream = jobs.stream("s", "t", None, lambda r, p: slow_work(r, p, 2))
+    done = next(e for e in stream if isinstance(e, JobDone))
+    stream.close()   # what a caller that returns on JobDone does
+    assert done.record.state == "done" and not done.record.cancel.is_set()
+
+
 def test_abandoning_the_stream_cancels_the_job():
     jobs = JobManager()
     stream = jobs.stream("s", "t", None, slow_work)
