@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PKGS := libavcodec59 libavformat59 libavutil57 libswresample4 libswscale6 libavfilter8 libavdevice59 chromium poppler-utils
+APT_PKGS := libavcodec59 libavformat59 libavutil57 libswresample4 libswscale6 libavfilter8 libavdevice59 chromium poppler-utils espeak-ng fonts-dejavu-core
 PYTEST_ARGS ?=
 
 .PHONY: run test setup system-deps bench clean
@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 setup: system-deps $(STAMP)
 
 # Debian packages: FFmpeg 5.1 shared libraries (torchcodec), Chromium (browser tests),
-# poppler-utils (PDF checks). Installed only when apt is there and one is missing.
+# poppler-utils (PDF checks), espeak-ng (VITS voices), fonts-dejavu-core (PDF exports).
+# Installed only when apt is there and one is missing.
 system-deps:
 	@if command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

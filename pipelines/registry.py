@@ -12,6 +12,7 @@ from types import ModuleType
 TASKS: dict[str, str] = {
     "text_to_image": "pipelines.text_to_image",
     "preview_decoder": "pipelines.preview_decoder",
+    "speech": "pipelines.speech",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
 }
 

@@ -22,6 +22,7 @@ FAMILIES: dict[str, str] = {
     "flux": "pipelines.tiny.image:build_flux",
     "taesd": "pipelines.tiny.image:build_taesd", "taesd-1ch": "pipelines.tiny.image:build_taesd_1ch",
     "sd15-lora": "pipelines.tiny.image:build_sd15_lora",
+    "vits": "pipelines.tiny.speech:build_vits", "xtts": "pipelines.tiny.speech:build_xtts",
     "vit-detector": "pipelines.tiny.detector:build_vit_detector", "wav2vec2-detector": "pipelines.tiny.detector:build_wav2vec2_detector",
 }
 

@@ -4,6 +4,7 @@ TABS is the order they appear in.
 """
 TABS = [
     "studio.tabs.concept_art",
+    "studio.tabs.voice",
     "studio.tabs.verify",
     "studio.tabs.detect",
 ]

@@ -1,0 +1,199 @@
+"""The Voice tab: narration, dialogue and voice-overs with Coqui TTS, and voice cloning from a clip.
+
+The model's languages and voices are read from the loaded model (they differ per preset); the
+result comes back as signed WAV and MP3 with a player, and every take stays in the visitor's
+gallery table with its exact parameters.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from pipelines.errors import ModelMissingError, StudioError
+from pipelines.media import InputFile
+from pipelines.speech import ATTESTATION, DEFAULT_MAX_CHARS, SPEED_RANGE, Request, describe, read_reference
+from studio.gallery import GalleryItem
+from studio.sessions import Session, ensure
+from studio.service import Outcome, Studio
+from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
+                            status_markdown, stream_job)
+
+TASK = "speech"
+HEADERS = ["Made", "Text", "Model", "Voice", "Language", "Seconds"]
+FIRST_VOICE = ("The model's first voice", "")
+CONFIRM_SYNTHETIC = "Use the clip even if the AI-content check flags it as synthetic (I have the right to use it)"
+WAV_MIMES = ("audio/wav", "audio/x-wav", "audio/wave")
+
+
+def takes(studio: Studio, session: Session) -> list[list[GalleryItem]]:
+    """The visitor's takes, newest first; a take is the files (WAV, MP3) published from one artifact."""
+    groups: list[list[GalleryItem]] = []
+    for item in studio.gallery.list(session.id, TASK):
+        last = groups[-1] if groups else None
+        if last and last[0].params == item.params and item.mime not in {i.mime for i in last}:
+            last.append(item)
+        else:
+            groups.append([item])
+    return list(reversed(groups))
+
+
+def gallery_rows(studio: Studio, session: Session) -> list[list[Any]]:
+    """One table row per take."""
+    rows = []
+    for take in takes(studio, session):
+        p = take[0].params
+        text = p.get("text", "")
+        rows.append([time.strftime("%H:%M:%S", time.localtime(take[0].created)),
+                     text if len(text) <= 60 else text[:59] + "…", p.get("model_label") or p.get("model", ""),
+                     p.get("voice", ""), p.get("language", ""), round(float(p.get("duration_s") or 0), 2)])
+    return rows
+
+
+def take_files(take: list[GalleryItem]) -> tuple[str | None, list[str]]:
+    """(the WAV to play, every file to download) of one take."""
+    wav = next((i.path for i in take if i.mime in WAV_MIMES), take[0].path if take else None)
+    return wav, [i.path for i in take]
+
+
+def count_markdown(text: str | None, limit: int) -> str:
+    n = len(text or "")
+    if n > limit:
+        return f"⚠️ **{n:,} / {limit:,} characters**: over this model's limit; split the text into parts."
+    return f"{n:,} / {limit:,} characters"
+
+
+def build(studio: Studio, session_state: gr.State) -> TabHandle:
+    preset = default_preset(studio, TASK)
+    d = preset.defaults
+    with gr.Tab("Voice", id="voice") as tab:
+        with gr.Row():
+            with gr.Column(scale=2):
+                text = gr.Textbox(label="Text", lines=6, elem_id="voice-text",
+                                  placeholder="Narration, a line of dialogue, or a voice-over script. Long texts are "
+                                              "split at sentence ends.")
+                count = gr.Markdown(count_markdown("", preset.limit("max_chars", DEFAULT_MAX_CHARS)),
+                                    elem_id="voice-count")
+                model, license_md = model_picker(studio, TASK)
+                with gr.Row():
+                    language = gr.Dropdown([d.get("language", "en")], value=d.get("language", "en"), label="Language",
+                                           allow_custom_value=True, elem_id="voice-language")
+                    speaker = gr.Dropdown([FIRST_VOICE], value=d.get("speaker", ""), label="Voice",
+                                          allow_custom_value=True, elem_id="voice-speaker")
+                speed = gr.Slider(*SPEED_RANGE, value=d.get("speed", 1.0), step=0.05, label="Speed")
+                with gr.Accordion("Clone a voice (XTTS presets)", open=False):
+                    reference = gr.Audio(label="Reference clip: 3-30 s of one person speaking", type="filepath",
+                                         sources=["upload", "microphone"], elem_id="voice-reference")
+                    attest = gr.Checkbox(label=ATTESTATION, value=False, elem_id="voice-attest")
+                    confirm = gr.Checkbox(label=CONFIRM_SYNTHETIC, value=False, elem_id="voice-confirm")
+                with gr.Row():
+                    speak = gr.Button("Speak", variant="primary", elem_id="voice-speak")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="voice-cancel")
+                with gr.Accordion("Settings", open=False):
+                    seed_mode, seed = seed_controls()
+                    pause = gr.Slider(0, 1500, value=d.get("pause_ms", 250), step=50,
+                                      label="Pause between sentences (ms)")
+                    loudness = gr.Slider(-30, -10, value=d.get("target_lufs", -16.0), step=0.5,
+                                         label="Loudness of the file (LUFS; -16 suits speech)")
+            with gr.Column(scale=3):
+                status = gr.Markdown(elem_id="voice-status", elem_classes=["studio-status"])
+                player = gr.Audio(label="Result (signed WAV)", type="filepath", interactive=False,
+                                  elem_id="voice-player", buttons=["download"])
+                files = gr.File(label="Downloads: WAV and MP3, each with signed Content Credentials",
+                                file_count="multiple", interactive=False, elem_id="voice-files")
+                gallery = gr.Dataframe(headers=HEADERS, value=[], interactive=False, wrap=True, max_height=320,
+                                       column_widths=["13%", "31%", "22%", "14%", "10%", "10%"],
+                                       label="Your takes (select one)", elem_id="voice-gallery")
+                params = gr.JSON(label="Exact parameters")
+
+        form = [text, model, language, speaker, speed, reference, attest, confirm, seed_mode, seed, pause, loudness]
+
+        def run(session: Session, text, model, language, speaker, speed, reference, attest, confirm, seed_mode,
+                seed, pause_ms, loudness, progress=gr.Progress()):
+            session = ensure(session)
+            seed_value = resolve_seed(seed_mode, seed, session, TASK)
+            request = Request(text=text or "", model=model, language=language or "", speaker=speaker or "",
+                              speed=speed, seed=seed_value, pause_ms=pause_ms, target_lufs=loudness,
+                              reference_path=reference or "", clone_attested=bool(attest))
+            inputs = []
+            if reference:
+                _check_reference(request)
+                inputs.append(InputFile(reference, "inputTo", "reference voice"))
+            yield gr.update(), gr.update(), gr.update(), gr.update(), "⏳ Queued…", session
+            for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirm)):
+                if isinstance(event, Outcome):
+                    session.last_seed[TASK] = seed_value
+                    wav, paths = take_files(event.items)
+                    yield (gallery_rows(studio, session), wav, paths, event.items[0].params if event.items else None,
+                           status_markdown(event), session)
+                else:
+                    yield gr.update(), gr.update(), gr.update(), gr.update(), f"⏳ {event.stage}…", session
+
+        device = dict(concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+        outputs = [gallery, player, files, params, status, session_state]
+        run_event = speak.click(run, [session_state, *form], outputs, api_name="speak", **device)
+
+        def stop(session: Session):
+            n = studio.jobs.cancel(session.id) if session else 0
+            return "⏹ Cancelled." if n else "Nothing of yours is running."
+
+        cancel.click(stop, [session_state], [status], queue=False, api_name="cancel_speech")
+
+        def on_text(value, name):
+            return count_markdown(value, studio.models.preset(TASK, name).limit("max_chars", DEFAULT_MAX_CHARS))
+
+        text.change(on_text, [text, model], [count], queue=False, api_name=False)
+
+        def on_model(name: str, current_language: str, current_speaker: str):
+            """Read the languages and voices from the model itself (loading it, on the device queue)."""
+            p = studio.models.preset(TASK, name)
+            language_choices, voice_choices, note = [p.defaults.get("language", "en")], [FIRST_VOICE], ""
+            try:
+                info = describe(studio.models.get(TASK, name).pipe)
+                language_choices = list(info.languages)
+                voice_choices += [(s, s) for s in info.speakers]
+                if not info.cloning:
+                    note = "  \nThis model speaks with its own voices only; cloning needs an XTTS preset."
+            except ModelMissingError as e:  # the license line already says when it is not downloaded
+                note = f"  \n⚠️ {e}" if studio.models.is_available(p) else ""
+            except StudioError as e:
+                note = f"  \n⚠️ {e}"
+            language_value = current_language if current_language in language_choices else (
+                p.defaults.get("language") if p.defaults.get("language") in language_choices else language_choices[0])
+            speaker_value = current_speaker if current_speaker in {v for _, v in voice_choices} else ""
+            return (license_markdown(studio, p) + note,
+                    gr.update(choices=language_choices, value=language_value),
+                    gr.update(choices=voice_choices, value=speaker_value),
+                    count_markdown(None, p.limit("max_chars", DEFAULT_MAX_CHARS)))
+
+        voice_outputs = [license_md, language, speaker, count]
+        model.change(on_model, [model, language, speaker], voice_outputs, api_name=False, **device)
+        tab.select(on_model, [model, language, speaker], voice_outputs, api_name=False, **device)
+
+        def on_select(session: Session, evt: gr.SelectData):
+            session = ensure(session)
+            all_takes = takes(studio, session)
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            if row is None or row >= len(all_takes):
+                return None, None, None, session
+            take = all_takes[row]
+            session.selected[TASK] = take[0].id
+            wav, paths = take_files(take)
+            return wav, paths, take[0].params, session
+
+        gallery.select(on_select, [session_state], [player, files, params, session_state], api_name=False,
+                       queue=False)
+    return TabHandle(tab, refresh=lambda session: gallery_rows(studio, session), gallery=gallery,
+                     run_event=run_event)
+
+
+def _check_reference(request: Request) -> None:
+    """Fail fast, before the upload check runs: the attestation, then a usable clip."""
+    try:
+        if not request.clone_attested:
+            raise StudioError("Cloning a voice needs the speaker's permission: tick the box that says you have it, "
+                              "or remove the reference clip.")
+        read_reference(request.reference_path)
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
