@@ -13,6 +13,7 @@ TASKS: dict[str, str] = {
     "text_to_image": "pipelines.text_to_image",
     "preview_decoder": "pipelines.preview_decoder",
     "speech": "pipelines.speech",
+    "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
 }
 
