@@ -41,6 +41,7 @@ class Settings:
     max_upload_mb: int = 50                # largest file a visitor may upload
     max_image_pixels: int = 40_000_000     # Pillow's decompression-bomb guard for uploads
     retention_days: float = 0              # delete outputs older than this (0: keep forever)
+    storyboard_max_shots: int = 200        # shots a storyboard holds at most; longer scripts get a message
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     auth_file: Path | None = None          # password file (`studio users add`): sign-in required
     auth_header: str = ""                  # trusted reverse-proxy header carrying the user name

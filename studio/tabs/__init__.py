@@ -6,6 +6,7 @@ TABS = [
     "studio.tabs.concept_art",
     "studio.tabs.voice",
     "studio.tabs.music", "studio.tabs.sound_effects",
+    "studio.tabs.storyboard",
     "studio.tabs.verify",
     "studio.tabs.detect",
 ]

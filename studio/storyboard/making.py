@@ -1,0 +1,296 @@
+"""The board operations that run jobs: panels, voice-over takes, the music bed, and exports.
+
+Each is a generator of `Step`s ending with one `Finished`. A panel or take that fails is marked
+on its shot with the message and the run goes on; a board-level problem (a flagged reference
+without confirmation, an unknown model) stops the run with an `InputError`. What a job made is
+written to its shot as soon as it is made, re-reading the shot first so an edit the visitor
+made meanwhile is kept.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Iterator
+
+from pipelines.errors import Cancelled, InputError, StudioError
+from pipelines.media import InputFile
+from pipelines.progress import ProgressEvent
+from studio.gallery import GalleryItem, now
+from studio.jobs import JobDone
+from studio.service import NeedsConfirmation
+from studio.sessions import random_seed
+from studio.storyboard import board as bd
+from studio.storyboard import exports as ex
+from studio.storyboard.board import Board
+
+if TYPE_CHECKING:
+    from studio.storyboard.service import BoardService, Finished, Step
+
+WAV_MIMES = ("audio/wav", "audio/x-wav", "audio/wave")
+
+
+def merge_notices(notices: list[str], new: list[str]) -> list[str]:
+    """Add a job's notices to a run's: each once, and one prompt-length notice for the whole run."""
+    for notice in new:
+        if notice in notices:
+            continue
+        if notice.startswith("The prompt is ") and any(n.startswith("The prompt is ") for n in notices):
+            continue  # one panel's example says it; a line per panel would bury the rest
+        notices.append(notice)
+    return notices
+
+
+def _shot_by_id(board: Board, shot_id: str):
+    return next((s for s in board.shots if s.id == shot_id), None)
+
+
+def generate_panels(service: "BoardService", session_id: str, board_id: str, numbers, only_missing: bool,
+                    new_take: bool, confirmed: bool) -> Iterator["Step | Finished"]:
+    """Make the panels of the chosen shots (all by default), one text-to-image job each."""
+    from pipelines.text_to_image import Request
+    from studio.storyboard.service import PANEL_TASK, REFERENCE_NOTE, Finished, Step
+
+    board = service.get(session_id, board_id)
+    service.studio.models.preset(PANEL_TASK, board.model)
+    indices = [board.index(n) for n in numbers] if numbers else list(range(len(board.shots)))
+    if only_missing:
+        indices = [i for i in indices if board.shots[i].status != "done"]
+    if not indices:
+        yield Finished(board, "Every shot already has an up-to-date panel; untick 'only shots without a panel' to "
+                              "make them all again.")
+        return
+    inputs = [InputFile(board.reference_path, "inputTo", f"reference: {board.reference_name}")] \
+        if board.reference_path else []
+    confirmed = confirmed or bool(board.reference_verdict.get("confirmed"))
+    stop = service._begin(session_id)
+    made, failed, notices, items = 0, [], [REFERENCE_NOTE] if inputs else [], []
+    total = len(indices)
+    try:
+        for k, i in enumerate(indices):
+            if stop.is_set():
+                raise Cancelled()
+            shot = board.shots[i]
+            seed = (shot.seed if shot.seed_locked else random_seed()) if new_take else board.seed_for(i, random_seed())
+            prompt = shot.prompt_text(board.look)
+            request = Request(prompt=prompt, model=board.model, style=board.style, seed=seed, steps=board.steps,
+                              width=board.width, height=board.height)
+            label = f"Panel {i + 1} ({k + 1} of {total})"
+            yield Step(f"{label}: queued", k, total)
+            try:
+                outcome = yield from service._run(session_id, PANEL_TASK, request, inputs, confirmed, label, k, total)
+            except (Cancelled, NeedsConfirmation):
+                raise
+            except StudioError as e:
+                failed.append(f"shot {i + 1}: {e}")
+                board = _record_panel(service, board, shot.id, error=str(e))
+                yield Step(f"{label}: failed", k + 1, total, board)
+                continue
+            image = next(item for item in outcome.items if item.mime.startswith("image/"))
+            items.append(image)
+            merge_notices(notices, outcome.notices)
+            board = _record_panel(service, board, shot.id, item=image, seed=seed, prompt=shot.prompt)
+            made += 1
+            yield Step(f"{label}: done", k + 1, total, board)
+    except Cancelled:
+        yield Finished(service.get(session_id, board_id), f"Cancelled after {made} of {total} panel(s); the panels "
+                                                         "made are kept.", notices, items)
+        return
+    finally:
+        service._end(session_id, stop)
+    message = f"Made {made} of {total} panel(s)."
+    if failed:
+        message += " Failed (the others are kept; fix and regenerate these): " + "; ".join(failed)
+    yield Finished(service.get(session_id, board_id), message, notices, items)
+
+
+def _record_panel(service, board: Board, shot_id: str, *, item: GalleryItem | None = None, seed: int = 0,
+                  prompt: str = "", error: str = "") -> Board:
+    """Write a panel (or its failure) to its shot, as the shot is now in the store."""
+    fresh = service.store.get(board.session_id, board.id) or board
+    shot = _shot_by_id(fresh, shot_id)
+    if shot is None:  # deleted while its panel was being made; the image stays in the gallery
+        return fresh
+    if item is None:
+        shot.status, shot.error = "failed", error
+    else:
+        shot.panel_path, shot.panel_id, shot.seed, shot.error = item.path, item.id, seed, ""
+        shot.status = "done" if shot.prompt == prompt else "stale"
+    service.store.save_shot(fresh, shot)
+    return fresh
+
+
+def generate_voices(service: "BoardService", session_id: str, board_id: str, voice_model: str | None,
+                    voices: dict[str, str] | None, only_missing: bool) -> Iterator["Step | Finished"]:
+    """One speech take per dialogue line, each speaker in their own voice of the board's speech model."""
+    from pipelines import speech
+    from studio.storyboard.service import VOICE_TASK, Finished, Step
+
+    board = service.get(session_id, board_id)
+    if voice_model:
+        if voice_model != board.voice_model:
+            board.voices = {}
+        board.voice_model = voice_model
+    preset = service.studio.models.preset(VOICE_TASK, board.voice_model)
+    lines = [(n, shot.id, j, line) for n, shot in enumerate(board.shots, 1) for j, line in enumerate(shot.dialogue)
+             if not (only_missing and line.audio_path)]
+    if not any(shot.dialogue for shot in board.shots):
+        raise InputError("No shot has dialogue yet: add lines such as ANNA: Who's there? to a shot (one line each, "
+                         "the speaker first), then make the voice-over.")
+    yield Step("Loading the voice model", 0, max(1, len(lines)))
+    info = speech.describe(service.studio.models.get(VOICE_TASK, board.voice_model).pipe)
+    if voices is not None:
+        for speaker, voice in voices.items():
+            if voice and info.speakers and voice not in info.speakers:
+                raise InputError(f"The voice {voice!r} for {speaker} is not one of {preset.label}'s: choose one of "
+                                 f"{', '.join(info.speakers[:12])}.")
+        board.voices = {k: v for k, v in voices.items() if v}
+    bd.assign_voices(board, list(info.speakers))
+    service.store.save_settings(board)
+    notices = [] if len(info.speakers) >= len(board.speakers()) else [
+        f"{preset.label} has {len(info.speakers) or 'no'} built-in voice(s) for {len(board.speakers())} speakers; "
+        "some speakers share a voice."]
+    made, failed, items = 0, [], []
+    stop = service._begin(session_id)
+    try:
+        for k, (n, shot_id, j, line) in enumerate(lines):
+            if stop.is_set():
+                raise Cancelled()
+            voice = board.voices.get(line.speaker, "")
+            request = speech.Request(text=line.text, model=board.voice_model, speaker=voice, seed=board.seed,
+                                     language=preset.defaults.get("language", "en"))
+            label = f"Voice-over, shot {n}, {bd.speaker_label(line.speaker)}"
+            try:
+                outcome = yield from service._run(session_id, VOICE_TASK, request, (), False, label, k, len(lines))
+            except Cancelled:
+                raise
+            except StudioError as e:
+                failed.append(f"shot {n} ({bd.speaker_label(line.speaker)}): {e}")
+                board = _record_take(service, board, shot_id, j, line, error=str(e))
+                continue
+            wav = next(i for i in outcome.items if i.mime in WAV_MIMES)
+            items += outcome.items
+            merge_notices(notices, outcome.notices)
+            board = _record_take(service, board, shot_id, j, line, item=wav, voice=voice)
+            made += 1
+            yield Step(f"{label}: done", k + 1, len(lines), board)
+    except Cancelled:
+        yield Finished(service.get(session_id, board_id), f"Cancelled after {made} of {len(lines)} take(s); the "
+                                                         "takes made are kept.", notices, items)
+        return
+    finally:
+        service._end(session_id, stop)
+    message = f"Made {made} of {len(lines)} voice-over take(s)."
+    if failed:
+        message += " Failed (the others are kept): " + "; ".join(failed)
+    yield Finished(service.get(session_id, board_id), message, notices, items)
+
+
+def _record_take(service, board: Board, shot_id: str, j: int, line, *, item: GalleryItem | None = None,
+                 voice: str = "", error: str = "") -> Board:
+    fresh = service.store.get(board.session_id, board.id) or board
+    shot = _shot_by_id(fresh, shot_id)
+    target = None
+    if shot is not None:  # the same line (by place, else by words) if it is still there
+        same = [ln for ln in shot.dialogue if (ln.speaker, ln.text) == (line.speaker, line.text)]
+        in_place = j < len(shot.dialogue) and shot.dialogue[j] in same
+        target = shot.dialogue[j] if in_place else (same[0] if same else None)
+    if target is None:
+        return fresh
+    if item is None:
+        target.error = error
+    else:
+        target.audio_path, target.audio_id, target.voice, target.error = item.path, item.id, voice, ""
+        target.duration_s = float(item.params.get("duration_s") or 0.0)
+    service.store.save_shot(fresh, shot)
+    return fresh
+
+
+def generate_music(service: "BoardService", session_id: str, board_id: str, prompt: str | None,
+                   music_model: str | None) -> Iterator["Step | Finished"]:
+    """A music bed as long as the board (up to the model's limit; the animatic loops a shorter bed)."""
+    from pipelines import music
+    from studio.storyboard.service import MUSIC_TASK, Finished
+
+    board = service.get(session_id, board_id)
+    board.music_prompt = (prompt if prompt is not None else board.music_prompt or "").strip()
+    board.music_model = music_model or board.music_model
+    if not board.music_prompt:
+        raise InputError("Describe the music bed first (genre, mood, instruments, tempo), e.g. 'slow tense strings'.")
+    preset = service.studio.models.preset(MUSIC_TASK, board.music_model)
+    longest = float(preset.limit("max_duration_s", 30.0))
+    duration = round(max(music.MIN_DURATION_S, min(board.duration_s, longest)), 2)
+    notices = [] if board.duration_s <= longest else [
+        f"{preset.label} makes at most {longest:g} s; the animatic loops the {duration:g}-s bed under the "
+        f"{board.duration_s:g}-s board."]
+    request = music.Request(prompt=board.music_prompt, model=board.music_model, duration_s=duration, seed=board.seed)
+    outcome = yield from service._run(session_id, MUSIC_TASK, request, (), False, "Music bed")
+    wav = next(i for i in outcome.items if i.mime in WAV_MIMES)
+    fresh = service.get(session_id, board_id)
+    fresh.music_prompt, fresh.music_model, fresh.music_path, fresh.music_id = (board.music_prompt, board.music_model,
+                                                                               wav.path, wav.id)
+    service.store.save_settings(fresh)
+    yield Finished(fresh, f"Made a {duration:g}-s music bed.", notices + list(outcome.notices), list(outcome.items))
+
+
+def export(service: "BoardService", session_id: str, board_id: str, kind: str) -> Iterator["Step | Finished"]:
+    """Make one export of the board as a job, sign it with every component as an ingredient, list it."""
+    from studio.storyboard.service import EXPORT_TASK, ExportRequest, Finished, Step
+
+    if kind not in ("pdf", "zip", "animatic"):
+        raise InputError(f"Unknown export {kind!r}: choose pdf, zip or animatic.")
+    board = service.get(session_id, board_id)
+    if kind == "animatic":
+        ex.require_panels(board)
+    notices: list[str] = []
+
+    def work(record, progress) -> list[GalleryItem]:
+        folder = service.folder / board.id / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        publisher = service.studio.publisher
+        names = {"pdf": "contact sheet.pdf", "zip": "panels.zip", "animatic": "animatic.mp4"}
+        title = f"{board.title} — {names[kind]}"
+        if kind == "animatic":
+            def on_frame(i: int, n: int) -> None:  # the encoder reads every frame twice: checking, then encoding
+                if i % 12 == 0:
+                    progress.update(i, n, "rendering and encoding frames")
+
+            artifact, found = ex.animatic_artifact(board, on_frame)
+            notices.extend(found)
+            params = ex.export_params(board, "animatic", **{k: v for k, v in artifact.params.items() if k != "shots"})
+            artifact.params = params
+            published = publisher.publish(artifact, task=EXPORT_TASK, session_id=session_id,
+                                          inputs=ex.ingredients(board, audio=True), title=title)
+        else:
+            progress.update(0, 1, "laying out" if kind == "pdf" else "packing")
+            path = folder / f".{secrets.token_hex(8)}.{kind}"
+            try:
+                if kind == "pdf":
+                    ex.contact_sheet(board, path)
+                    params = ex.export_params(board, "contact sheet", pages=-(-len(board.shots) // 6))
+                else:
+                    params = ex.export_params(board, "panels zip", files=ex.panels_zip(board, path))
+                progress.update(0, 1, "signing")
+                mime = "application/pdf" if kind == "pdf" else "application/zip"
+                published = [publisher.publish_file(path, mime, task=EXPORT_TASK, session_id=session_id,
+                                                    inputs=ex.ingredients(board, audio=False), title=title,
+                                                    params=params)]
+            finally:
+                path.unlink(missing_ok=True)
+        items = []
+        for p in published:
+            item = GalleryItem(id=p.id, session_id=session_id, task=EXPORT_TASK, path=str(p.path), mime=p.mime,
+                               caption=f"{board.title} · {kind} · {len(board.shots)} shots · {board.duration_s:g} s",
+                               params=p.params, created=now())
+            service.studio.gallery.add(item)
+            record.outputs.append(p.id)
+            items.append(item)
+        return items
+
+    items = None
+    for event in service.studio.jobs.stream(session_id, EXPORT_TASK, ExportRequest(board.id, kind), work):
+        if isinstance(event, JobDone):
+            items = event.value  # read on to the stream's end, so the job is recorded as done
+        elif isinstance(event, ProgressEvent):
+            yield Step(f"{kind}: {event.stage}", event.done, event.total or 1)
+    name = "animatic" if kind == "animatic" else kind.upper()
+    yield Finished(board, f"Exported the {name}: signed, with {len(ex.ingredients(board, audio=kind == 'animatic'))} "
+                          "ingredient(s).", notices, items or [])

@@ -1,0 +1,362 @@
+"""The board service: boards of a visitor, their edits, and the jobs that fill them.
+
+Panels, voice-over takes and the music bed are made through `Studio.stream` (one job each, so
+each is checked, run, published signed and added to the gallery like any other output, and a
+failed one costs only itself). Exports are made as jobs of their own and published through the
+Publisher. Long operations are generators of `Step` events ending with one `Finished`; every
+problem a visitor can fix is an `InputError` with what to do.
+"""
+from __future__ import annotations
+
+import shutil
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from PIL import Image, UnidentifiedImageError
+
+from pipelines.errors import Cancelled, InputError
+from pipelines.presets import load_styles
+from pipelines.progress import ProgressEvent
+from studio.gallery import GalleryItem
+from studio.jobs import JobDone
+from studio.service import NeedsConfirmation, Studio
+from studio.sessions import random_seed
+from studio.storyboard import board as bd
+from studio.storyboard.board import Board
+from studio.storyboard.script import DEFAULT_DURATION_S, parse_script
+from studio.storyboard.store import BoardStore
+
+PANEL_TASK, VOICE_TASK, MUSIC_TASK, EXPORT_TASK = "text_to_image", "speech", "music", "storyboard"
+REFERENCE_MAX_BYTES = 40 * 2**20
+REFERENCE_MAX_PIXELS = 40_000_000
+REFERENCE_MIN_SIDE = 64
+REFERENCE_NOTE = ("The reference image is recorded as an ingredient of every panel and was checked by the "
+                  "AI-content detector; it does not yet steer the images (IP-Adapter conditioning is not "
+                  "available), so the shared style and seed carry the look.")
+
+
+@dataclass
+class Step:
+    """Progress of a board operation; `board` is set when something on the board changed."""
+
+    label: str
+    done: float
+    total: float
+    board: Board | None = None
+
+
+@dataclass
+class Finished:
+    board: Board
+    message: str
+    notices: list[str] = field(default_factory=list)
+    items: list[GalleryItem] = field(default_factory=list)
+
+
+@dataclass
+class ExportRequest:
+    """What an export job records (the job manager keeps one per job)."""
+
+    board_id: str
+    kind: str
+
+
+class BoardService:
+    """Storyboards of every visitor, each reachable only with its owner's session id (or a share token)."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        self.store = BoardStore(studio.settings.db_path)
+        self.folder = studio.settings.data_dir / "storyboards"
+        self._stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def max_shots(self) -> int:
+        return int(self.studio.settings.storyboard_max_shots)
+
+    # ---- boards ---------------------------------------------------------------------------------
+
+    def default_preset(self, task: str):
+        presets = list(self.studio.models.presets(task).values())
+        return next((p for p in presets if p.tier == self.studio.settings.default_tier), presets[0])
+
+    def create(self, session_id: str, script: str, *, title: str = "", reference: str | None = None,
+               confirmed: bool = False, duration_s: float = DEFAULT_DURATION_S, motion: str = "none",
+               **settings: Any) -> Board:
+        """A new board from a script; settings not given come from the model presets."""
+        parsed = parse_script(script, self.max_shots)
+        bd.check_duration(duration_s)
+        bd.check_choice("The camera move", motion, bd.MOTIONS)
+        board = Board(id=bd.new_id(), session_id=session_id, title=(title or "").strip()[:120] or _title(parsed),
+                      shots=bd.shots_from_script(parsed, duration_s, motion))
+        panel = self.studio.models.preset(PANEL_TASK, settings["model"]) if settings.get("model") \
+            else self.default_preset(PANEL_TASK)
+        board.model, board.steps = panel.name, panel.defaults.get("steps", 25)
+        board.width, board.height = frame_size(panel)
+        board.voice_model = self.default_preset(VOICE_TASK).name
+        board.music_model = self.default_preset(MUSIC_TASK).name
+        board.seed = random_seed()
+        self._apply_settings(board, {k: v for k, v in settings.items() if v is not None})
+        if reference:
+            self._attach_reference(board, reference, confirmed)
+        self.store.save(board)
+        return board
+
+    def get(self, session_id: str, board_id: str) -> Board:
+        board = self.store.get(session_id, board_id) if isinstance(board_id, str) and board_id else None
+        if board is None:
+            raise InputError("That board is not among your boards (it may belong to another visitor, or was "
+                             "deleted): choose one of yours, or create a board from a script.")
+        return board
+
+    def list(self, session_id: str) -> list[tuple[str, str]]:
+        """(label, board id) of the visitor's boards, most recently changed first."""
+        return [(f"{title} · {count} shots", board_id) for board_id, title, count, _ in self.store.list(session_id)]
+
+    def delete(self, session_id: str, board_id: str) -> None:
+        self.get(session_id, board_id)
+        self.store.delete(session_id, board_id)
+        shutil.rmtree(self.folder / board_id, ignore_errors=True)  # the reference copy; outputs stay in the gallery
+
+    def update_settings(self, session_id: str, board_id: str, **settings: Any) -> Board:
+        """Change how panels are made (style, model, look, seeds, size, steps, fps, title, music level);
+        panels made with other settings are marked stale."""
+        board = self.get(session_id, board_id)
+        before = (board.style, board.model, board.look, board.width, board.height, board.steps)
+        if settings.get("title") is not None:
+            board.title = str(settings.pop("title")).strip()[:120] or board.title
+        self._apply_settings(board, {k: v for k, v in settings.items() if v is not None})
+        if before != (board.style, board.model, board.look, board.width, board.height, board.steps):
+            for shot in board.shots:
+                if shot.status == "done":
+                    shot.status = "stale"
+        self.store.save(board)
+        return board
+
+    def _apply_settings(self, board: Board, values: dict[str, Any]) -> None:
+        unknown = set(values) - {"style", "model", "look", "seed_policy", "seed", "width", "height", "steps", "fps",
+                                 "music_level_db"}
+        if unknown:
+            raise InputError(f"Unknown board settings: {', '.join(sorted(unknown))}.")
+        for name, value in values.items():
+            setattr(board, name, value)
+        styles = load_styles()
+        if board.style not in styles:
+            raise InputError(f"Unknown style {board.style!r}; choose one of: {', '.join(styles)}.")
+        bd.check_choice("The seed policy", board.seed_policy, bd.SEED_POLICIES)
+        board.seed = bd.check_seed(board.seed)
+        board.fps = bd.whole("The frame rate", board.fps)
+        bd.check_choice("The frame rate", board.fps, bd.FPS_CHOICES)
+        board.look = str(board.look or "").strip()[:500]
+        if not -30 <= float(board.music_level_db) <= 0:
+            raise InputError(f"The music level {board.music_level_db:g} dB is out of range: use -30 to 0 dB.")
+        from pipelines.text_to_image import Request
+
+        preset = self.studio.models.preset(PANEL_TASK, board.model)  # PresetError names the choices
+        for name in ("width", "height", "steps"):
+            setattr(board, name, bd.whole(name.capitalize(), getattr(board, name)))
+        # The panel request's own check, now, so a wrong size is reported before any job runs.
+        Request(prompt="check", model=board.model, seed=board.seed, steps=board.steps, width=board.width,
+                height=board.height).check(preset)
+
+    # ---- the reference ----------------------------------------------------------------------------
+
+    def set_reference(self, session_id: str, board_id: str, path: str | None, confirmed: bool = False) -> Board:
+        """Attach (or with None, remove) the character/style reference image of a board."""
+        board = self.get(session_id, board_id)
+        if path:
+            self._attach_reference(board, path, confirmed)
+        else:
+            board.reference_path, board.reference_name, board.reference_verdict = "", "", {}
+        self.store.save_settings(board)
+        return board
+
+    def _attach_reference(self, board: Board, path: str, confirmed: bool) -> None:
+        source = Path(path)
+        check_reference_image(source)
+        dest = self.folder / board.id / f"reference{source.suffix.lower() or '.img'}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)  # the uploaded bytes, so its own credentials stay readable
+        verdict = self.studio.check_upload(str(dest))
+        if verdict.get("flagged") and not confirmed:
+            dest.unlink(missing_ok=True)
+            raise NeedsConfirmation(f"The reference image looks AI-generated or synthetic ({verdict.get('verdict')}). "
+                                    "If you have the right to use it, tick the confirmation box and try again.")
+        board.reference_path, board.reference_name = str(dest), source.name
+        board.reference_verdict = {**verdict, "confirmed": bool(confirmed)}
+
+    # ---- edits ------------------------------------------------------------------------------------
+
+    def edit_shot(self, session_id: str, board_id: str, number: Any, *, dialogue_text: str | None = None,
+                  **changes: Any) -> Board:
+        from studio.storyboard.script import parse_dialogue_block
+
+        board = self.get(session_id, board_id)
+        if dialogue_text is not None:
+            changes["dialogue"] = parse_dialogue_block(dialogue_text)
+        bd.edit_shot(board, number, **changes)
+        self.store.save(board)
+        return board
+
+    def insert_shot(self, session_id: str, board_id: str, after: Any, prompt: str) -> Board:
+        board = self.get(session_id, board_id)
+        bd.insert_shot(board, after, prompt, self.max_shots)
+        self.store.save(board)
+        return board
+
+    def delete_shot(self, session_id: str, board_id: str, number: Any) -> Board:
+        board = self.get(session_id, board_id)
+        bd.delete_shot(board, number)
+        self.store.save(board)
+        return board
+
+    def move_shot(self, session_id: str, board_id: str, number: Any, to: Any) -> Board:
+        board = self.get(session_id, board_id)
+        bd.move_shot(board, number, to)
+        self.store.save(board)
+        return board
+
+    def fit_to_dialogue(self, session_id: str, board_id: str) -> tuple[Board, list[int]]:
+        board = self.get(session_id, board_id)
+        changed = bd.fit_to_dialogue(board)
+        self.store.save(board)
+        return board, changed
+
+    # ---- sharing ----------------------------------------------------------------------------------
+
+    def share(self, session_id: str, board_id: str) -> str:
+        """The board's share token (made once): whoever has it can look, never change."""
+        board = self.get(session_id, board_id)
+        if not board.share_token:
+            board.share_token = bd.new_share_token()
+            self.store.save_settings(board)
+        return board.share_token
+
+    def unshare(self, session_id: str, board_id: str) -> None:
+        board = self.get(session_id, board_id)
+        board.share_token = ""
+        self.store.save_settings(board)
+
+    def shared(self, link_or_token: str) -> Board:
+        """The board a share link (or its token) opens, for reading only."""
+        board = self.store.get_shared(token_from(link_or_token))
+        if board is None:
+            raise InputError("This share link does not open a board: check that it was copied whole, or ask its "
+                             "owner to share it again (they may have stopped sharing it).")
+        return board
+
+    def exports(self, board: Board) -> list[GalleryItem]:
+        """The board's published exports, newest first (read with the owner's session id)."""
+        items = self.studio.gallery.list(board.session_id, EXPORT_TASK)
+        return [i for i in reversed(items) if i.params.get("board_id") == board.id]
+
+    # ---- cancelling -------------------------------------------------------------------------------
+
+    def cancel(self, session_id: str) -> int:
+        """Stop this visitor's board run after the current job, and that job too."""
+        with self._lock:
+            stop = self._stops.get(session_id)
+        if stop is not None:
+            stop.set()
+        return self.studio.jobs.cancel(session_id) + (1 if stop is not None else 0)
+
+    def _begin(self, session_id: str) -> threading.Event:
+        with self._lock:
+            stop = self._stops[session_id] = threading.Event()
+        return stop
+
+    def _end(self, session_id: str, stop: threading.Event) -> None:
+        with self._lock:
+            if self._stops.get(session_id) is stop:
+                del self._stops[session_id]
+
+    def _run(self, session_id: str, task: str, request: Any, inputs=(), confirmed: bool = False,
+             label: str = "", done: float = 0, total: float = 1):
+        """One job through Studio.stream: yields Steps; returns (via StopIteration) its Outcome."""
+        outcome = None
+        # Read the stream to its end: leaving it at JobDone would close it, which marks the job cancelled.
+        for event in self.studio.stream(task, request, session_id, inputs, confirmed):
+            if isinstance(event, JobDone):
+                outcome = event.value
+            elif isinstance(event, ProgressEvent):
+                detail = f"{event.stage} {int(event.done)}/{int(event.total)}" if event.total > 1 else event.stage
+                yield Step(f"{label}: {detail}", done + event.fraction, total)
+        if outcome is None:
+            raise Cancelled()
+        return outcome
+
+    # ---- making panels, voices, music (generators; see studio.storyboard.making) ---------------------
+
+    def generate_panels(self, session_id: str, board_id: str, numbers: list[int] | None = None, *,
+                        only_missing: bool = False, new_take: bool = False,
+                        confirmed: bool = False) -> Iterator[Step | Finished]:
+        from studio.storyboard.making import generate_panels
+
+        return generate_panels(self, session_id, board_id, numbers, only_missing, new_take, confirmed)
+
+    def generate_voices(self, session_id: str, board_id: str, *, voice_model: str | None = None,
+                        voices: dict[str, str] | None = None, only_missing: bool = False) -> Iterator[Step | Finished]:
+        from studio.storyboard.making import generate_voices
+
+        return generate_voices(self, session_id, board_id, voice_model, voices, only_missing)
+
+    def generate_music(self, session_id: str, board_id: str, *, prompt: str | None = None,
+                       music_model: str | None = None) -> Iterator[Step | Finished]:
+        from studio.storyboard.making import generate_music
+
+        return generate_music(self, session_id, board_id, prompt, music_model)
+
+    def export(self, session_id: str, board_id: str, kind: str) -> Iterator[Step | Finished]:
+        """Make and publish an export ("pdf", "zip" or "animatic") as a job of this visitor."""
+        from studio.storyboard.making import export
+
+        return export(self, session_id, board_id, kind)
+
+
+def check_reference_image(path: Path) -> None:
+    """A usable reference picture, or an InputError saying what is wrong with it."""
+    if not path.is_file():
+        raise InputError("The reference image did not arrive; upload it again.")
+    if path.stat().st_size > REFERENCE_MAX_BYTES:
+        raise InputError(f"The reference image is {path.stat().st_size / 2**20:.0f} MB; upload a picture under "
+                         f"{REFERENCE_MAX_BYTES // 2**20} MB.")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > REFERENCE_MAX_PIXELS:
+                raise InputError(f"The reference image is {w}×{h}; scale it below {REFERENCE_MAX_PIXELS:,} pixels.")
+            im.load()
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("The reference is not an image this studio can read: upload a PNG, JPEG or WebP picture "
+                         "of the character or the style.") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InputError("The reference image is damaged or cut short and cannot be read; upload the file "
+                         "again.") from None
+    if min(w, h) < REFERENCE_MIN_SIDE:
+        raise InputError(f"The reference image is {w}×{h}; it needs at least {REFERENCE_MIN_SIDE} px on each side.")
+
+
+def frame_size(preset) -> tuple[int, int]:
+    """A 16:9 panel size for a model: its default width, the height on its size grid."""
+    width, multiple = preset.defaults.get("width", 512), max(8, preset.limit("size_multiple", 8))
+    return width, max(preset.limit("min_size", 64), round(width * 9 / 16 / multiple) * multiple)
+
+
+def token_from(link_or_token: str) -> str:
+    """The share token in a pasted link (…?board=TOKEN) or the token itself."""
+    text = (link_or_token or "").strip()
+    if "board=" in text:
+        query = urllib.parse.urlparse(text).query or text.split("?", 1)[-1]
+        text = (urllib.parse.parse_qs(query).get("board") or [""])[0]
+    return text if 20 <= len(text) <= 64 and all(c.isalnum() or c in "-_" for c in text) else ""
+
+
+def _title(parsed) -> str:
+    first = parsed.scenes[0] if parsed.scenes else parsed.shots[0].text
+    return first if len(first) <= 60 else first[:59] + "…"
