@@ -14,6 +14,7 @@ TASKS: dict[str, str] = {
     "preview_decoder": "pipelines.preview_decoder",
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
+    "video": "pipelines.video",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
 }
 

@@ -1,0 +1,249 @@
+"""The Video tab: short clips from text or from a still (an upload or one of my images).
+
+The model picker decides which modes are offered; what will be made (frame count, duration,
+size) is shown before the run, so rounding to the model's rules is never a surprise.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from pipelines import video
+from pipelines.errors import InputError, StudioError
+from pipelines.media import InputFile
+from pipelines.presets import ModelPreset
+from studio.sessions import Session, ensure
+from studio.service import Studio
+from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
+                            status_markdown, stream_job)
+
+TASK = "video"
+MODE_CHOICES = [("From text", "text"), ("From a still", "image")]
+LENGTH_CHOICES = [("Frames", "frames"), ("Seconds", "seconds")]
+# Stages as the visitor reads them; "signing" is where provenance encodes the MP4, then signs it.
+STAGE_LABELS = {"signing": "encoding MP4 and signing", "checking inputs": "checking the still"}
+
+
+def gallery_value(studio: Studio, session: Session) -> list[tuple[str, str]]:
+    """The visitor's clips, newest first, as (path, caption)."""
+    return [(i.path, i.caption) for i in reversed(studio.gallery.list(session.id, TASK))]
+
+
+def still_choices(studio: Studio, session: Session) -> list[tuple[str, str]]:
+    """(caption, gallery id) of every image the visitor made, in any tab, newest first."""
+    items = reversed(studio.gallery.list(session.id, mime_prefix="image/"))
+    return [(f"{i.task.replace('_', ' ')} · {i.caption} · {i.id[:8]}", i.id) for i in items]
+
+
+def resolve_still(studio: Studio, session: Session, mode: str, upload: str | None, still_id: str | None) -> str:
+    """The still's path for mode "image": the upload (its own bytes, so its credentials can be
+    read) or one of this visitor's gallery images; "" for mode "text"."""
+    if mode != "image":
+        return ""
+    if upload:
+        return upload
+    if still_id:
+        item = studio.gallery.get(session.id, still_id)
+        if item is None or not item.mime.startswith("image/"):
+            raise InputError("That image is not among your images (it may belong to another session); "
+                             "upload it as the still instead.")
+        return item.path
+    raise InputError("Choose a still to animate: upload an image or pick one of your images.")
+
+
+def plan_markdown(studio: Studio, model: str, width, height, length_by, frames, duration, fps) -> str:
+    """What a run will make with these settings, or why it cannot, shown before the run."""
+    try:
+        preset = studio.models.preset(TASK, model)
+        p = video.output_plan(preset, _number(width), _number(height), _number(frames) if length_by == "frames" else 0,
+                              _number(duration, float) if length_by == "seconds" else 0.0, _number(fps))
+    except StudioError as e:
+        return f"⚠️ {e}"
+    lines = [f"**Will make:** {p.describe()}"] + [f"ℹ️ {n}" for n in p.notices]
+    return "  \n".join(lines)
+
+
+def _mode_update(preset: ModelPreset, current: str | None) -> tuple[dict, str]:
+    modes = preset.limit("modes", ["text"])
+    value = current if current in modes else modes[0]
+    return gr.update(choices=[c for c in MODE_CHOICES if c[1] in modes], value=value), value
+
+
+def build(studio: Studio, session_state: gr.State) -> TabHandle:
+    preset = default_preset(studio, TASK)
+    d = preset.defaults
+    first_mode = preset.limit("modes", ["text"])[0]
+    by_frames = bool(d.get("frames"))
+    with gr.Tab("Video", id=TASK) as tab:
+        with gr.Row():
+            with gr.Column(scale=2):
+                mode = gr.Radio([c for c in MODE_CHOICES if c[1] in preset.limit("modes", ["text"])],
+                                value=first_mode, label="Make video", elem_id="video-mode")
+                prompt = gr.Textbox(label="Prompt", lines=3, elem_id="video-prompt",
+                                    placeholder="a paper boat drifting down a rain-soaked street, slow dolly shot")
+                negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="blurry, jitter, text")
+                with gr.Group(visible=first_mode == "image") as still_group:
+                    with gr.Row():
+                        still_file = gr.File(label="Still (upload)", file_types=["image"], type="filepath", height=110,
+                                             elem_id="video-still-file")
+                        still_pick = gr.Dropdown([], value=None, label="…or one of my images",
+                                                 allow_custom_value=True, elem_id="video-still-pick")
+                    still_preview = gr.Image(label="Still", interactive=False, height=160, type="filepath")
+                    confirmed = gr.Checkbox(label="I have the right to use this still even if it looks AI-generated")
+                model, license_md = model_picker(studio, TASK)
+                with gr.Row():
+                    generate = gr.Button("Generate clip", variant="primary", elem_id="video-generate")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
+                plan_md = gr.Markdown(plan_markdown(studio, preset.name, d.get("width", 704), d.get("height", 480),
+                                                    "frames" if by_frames else "seconds", d.get("frames") or 25,
+                                                    d.get("duration_s", 2.0), d.get("fps", 24)), elem_id="video-plan")
+                with gr.Accordion("Settings", open=True):
+                    seed_mode, seed = seed_controls()
+                    with gr.Row():
+                        length_by = gr.Radio(LENGTH_CHOICES, value="frames" if by_frames else "seconds",
+                                             label="Length by")
+                        frames = gr.Number(value=d.get("frames", 0) or 25, precision=0, minimum=0, label="Frames",
+                                           visible=by_frames)
+                        duration = gr.Number(value=d.get("duration_s", 2.0), minimum=0, step=0.5,
+                                             label="Duration (s)", visible=not by_frames)
+                        fps = gr.Number(value=d.get("fps", 24), precision=0, label="Frames per second")
+                    with gr.Row():
+                        step = preset.limit("size_multiple", 16)
+                        width = gr.Number(value=d.get("width", 704), precision=0, step=step, label="Width (px)")
+                        height = gr.Number(value=d.get("height", 480), precision=0, step=step, label="Height (px)")
+                    steps = gr.Slider(1, preset.limit("max_steps", 100), value=d.get("steps", 30), step=1,
+                                      label="Steps")
+                    guidance = gr.Slider(0, 20, value=d.get("guidance", 3.0), step=0.5, label="Guidance")
+                    motion = gr.Slider(1, 255, value=d.get("motion", 127), step=1,
+                                       label="Motion (Stable Video Diffusion: higher moves more)",
+                                       visible=preset.family == "svd")
+            with gr.Column(scale=3):
+                status = gr.Markdown(elem_id="video-status", elem_classes=["studio-status"])
+                player = gr.Video(label="Clip", interactive=False, loop=True, height=360, elem_id="video-player")
+                gallery = gr.Gallery(label="My clips", columns=4, height=260, elem_id="video-gallery",
+                                     buttons=["download", "fullscreen"], preview=False, interactive=False)
+                params = gr.JSON(label="Selected clip: id and exact parameters", elem_id="video-params")
+
+        form = [mode, prompt, negative, still_file, still_pick, confirmed, model, seed_mode, seed, steps, guidance,
+                width, height, length_by, frames, duration, fps, motion]
+        sizing = [model, width, height, length_by, frames, duration, fps]
+
+        def run(session: Session, mode, prompt, negative_prompt, upload, still_id, confirmed, model, seed_mode, seed,
+                steps, guidance, width, height, length_by, frames, duration, fps, motion, progress=gr.Progress()):
+            session = ensure(session)
+            try:
+                still = resolve_still(studio, session, mode, upload, still_id)
+                request = video.Request(
+                    prompt=prompt or "", model=model, mode=mode, image_path=still,
+                    negative_prompt=negative_prompt or "",
+                    seed=resolve_seed(seed_mode, seed, session, TASK), steps=_number(steps),
+                    guidance=_number(guidance, float), width=_number(width), height=_number(height),
+                    frames=_number(frames) if length_by == "frames" else 0,
+                    duration_s=_number(duration, float) if length_by == "seconds" else 0.0, fps=_number(fps),
+                    motion=_number(motion))
+                # A clear message now, not after the queue; an unusable still is refused here, before
+                # it is examined as an upload.
+                request.check(studio.models.preset(TASK, model))
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            inputs = [InputFile(still, "inputTo", "still")] if still else []
+            yield gr.update(), gr.update(), "⏳ Queued…", gr.update(), session
+            for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirmed)):
+                if hasattr(event, "items"):
+                    session.last_seed[TASK] = request.seed
+                    newest = event.items[-1]
+                    yield (newest.path, gallery_value(studio, session), status_markdown(event),
+                           {"id": newest.id, **newest.params}, session)
+                else:
+                    stage = STAGE_LABELS.get(event.stage, event.stage)
+                    count = f" {int(event.done)}/{int(event.total)}" if event.total > 1 else ""
+                    yield gr.update(), gr.update(), f"⏳ {stage}{count}…", gr.update(), session
+
+        outputs = [player, gallery, status, params, session_state]
+        run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_video",
+                                   concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+        prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
+                      concurrency_limit=studio.settings.jobs_per_device)
+
+        def stop(session: Session):
+            n = studio.jobs.cancel(session.id) if session else 0
+            return "⏹ Cancelled." if n else "Nothing of yours is running."
+
+        cancel.click(stop, [session_state], [status], queue=False, api_name="cancel_video")
+
+        def on_plan(*values):
+            return plan_markdown(studio, *values)
+
+        for component in sizing:
+            component.change(on_plan, sizing, [plan_md], api_name=False, queue=False)
+
+        def on_model(name: str, current_mode: str):
+            p = studio.models.preset(TASK, name)
+            d = p.defaults
+            mode_update, new_mode = _mode_update(p, current_mode)
+            by_frames = bool(d.get("frames"))
+            step = p.limit("size_multiple", 16)
+            uses_prompt = p.family != "svd"
+            prompt_update = gr.update(label="Prompt" if uses_prompt else "Prompt (not used: this model animates the "
+                                      "still alone)", interactive=uses_prompt)
+            return (license_markdown(studio, p), mode_update, gr.update(visible=new_mode == "image"), prompt_update,
+                    gr.update(value=d.get("steps", 30), maximum=p.limit("max_steps", 100)), d.get("guidance", 3.0),
+                    gr.update(value=d.get("width", 704), step=step), gr.update(value=d.get("height", 480), step=step),
+                    "frames" if by_frames else "seconds", gr.update(value=d.get("frames") or 25, visible=by_frames),
+                    gr.update(value=d.get("duration_s", 2.0), visible=not by_frames), d.get("fps", 24),
+                    gr.update(value=d.get("motion", 127), visible=p.family == "svd"))
+
+        model.change(on_model, [model, mode],
+                     [license_md, mode, still_group, prompt, steps, guidance, width, height, length_by, frames,
+                      duration, fps, motion], api_name=False, queue=False)
+
+        def on_mode(value: str):
+            return gr.update(visible=value == "image")
+
+        mode.change(on_mode, [mode], [still_group], api_name=False, queue=False)
+
+        def on_length(value: str):
+            return gr.update(visible=value == "frames"), gr.update(visible=value == "seconds")
+
+        length_by.change(on_length, [length_by], [frames, duration], api_name=False, queue=False)
+
+        def on_upload(path):
+            return path, None
+
+        still_file.upload(on_upload, [still_file], [still_preview, still_pick], api_name=False, queue=False)
+
+        def on_pick(session: Session, still_id):
+            session = ensure(session)
+            item = studio.gallery.get(session.id, still_id) if still_id else None
+            if item is None:
+                return gr.update(), gr.update(), session
+            return item.path, None, session
+
+        still_pick.input(on_pick, [session_state, still_pick], [still_preview, still_file, session_state],
+                         api_name=False, queue=False)
+
+        def on_tab(session: Session, *values):
+            session = ensure(session)
+            return gr.update(choices=still_choices(studio, session)), plan_markdown(studio, *values), session
+
+        tab.select(on_tab, [session_state, *sizing], [still_pick, plan_md, session_state], api_name=False, queue=False)
+
+        def on_select(session: Session, evt: gr.SelectData):
+            session = ensure(session)
+            items = list(reversed(studio.gallery.list(session.id, TASK)))
+            if evt.index is None or evt.index >= len(items):
+                return gr.update(), None, session
+            item = items[evt.index]
+            session.selected[TASK] = item.id
+            return item.path, {"id": item.id, **item.params}, session
+
+        gallery.select(on_select, [session_state], [player, params, session_state], api_name=False, queue=False)
+    return TabHandle(tab, refresh=lambda session: gallery_value(studio, session), gallery=gallery, run_event=run_event)
+
+
+def _number(value: Any, kind=int):
+    """Gradio numbers arrive as float or None; keep None/NaN for the request check to reject."""
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
