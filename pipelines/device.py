@@ -118,10 +118,12 @@ def place_pipeline(pipe, device: str, runtime: Runtime) -> list[str]:
             notices.append("xformers attention needs CUDA and the xformers package; using PyTorch SDPA.")
     notices += apply_speedups(pipe, device, runtime)
     vae = getattr(pipe, "vae", None)
-    if runtime.vae_tiling and vae is not None and hasattr(vae, "enable_tiling"):
-        vae.enable_tiling()
-    if runtime.vae_slicing and vae is not None and hasattr(vae, "enable_slicing"):
-        vae.enable_slicing()
+    for wanted, method in ((runtime.vae_tiling, "enable_tiling"), (runtime.vae_slicing, "enable_slicing")):
+        if wanted and vae is not None and hasattr(vae, method):
+            try:
+                getattr(vae, method)()
+            except NotImplementedError:  # e.g. SVD's temporal decoder declares but lacks tiling
+                notices.append(f"VAE {method.split('_')[1]} is not available for {type(vae).__name__}; decoding whole.")
     if getattr(pipe, "watermark", None) is not None:
         # diffusers' SDXL watermarker (dwtDct, a fixed message) would overlay a second mark on the
         # studio's own, which provenance/ applies to every output with an id it can look up.
