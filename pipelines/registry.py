@@ -12,6 +12,7 @@ from types import ModuleType
 TASKS: dict[str, str] = {
     "text_to_image": "pipelines.text_to_image",
     "preview_decoder": "pipelines.preview_decoder",
+    "fill": "pipelines.fill",
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",

@@ -4,6 +4,7 @@ TABS is the order they appear in.
 """
 TABS = [
     "studio.tabs.concept_art",
+    "studio.tabs.fill",
     "studio.tabs.video",
     "studio.tabs.voice",
     "studio.tabs.music", "studio.tabs.sound_effects",
