@@ -133,6 +133,13 @@ class ModelManager:
 
         def load() -> Loaded:
             module = registry.task_module(task)
+            base = self.base_preset(task, preset)
+            if base is not None:
+                shared = self.get(module.BASE_TASK, base)
+                if (shared.device, shared.dtype) == (device, DTYPE_NAMES[dtype]):
+                    return Loaded(module.from_base(shared.pipe), preset, device, DTYPE_NAMES[dtype],
+                                  [*shared.notices, f"Runs on the loaded {module.BASE_TASK.replace('_', ' ')} model "
+                                                    f"“{shared.preset.label}” (weights shared, not copied)."])
             path, kwargs = self.source(preset)
             log.info("loading %s for %s from %s on %s/%s", preset.name, task, path, device, DTYPE_NAMES[dtype])
             try:
@@ -148,6 +155,15 @@ class ModelManager:
             return Loaded(pipe, preset, device, DTYPE_NAMES[dtype], notices)
 
         return self.cache.get_or_load(key, load)
+
+    def base_preset(self, task: str, preset: ModelPreset) -> str | None:
+        """The preset of the task's BASE_TASK naming the same weights, when the task module can
+        build its pipeline from that loaded one (`from_base`): fill reuses a text-to-image model."""
+        module = registry.task_module(task)
+        if not getattr(module, "BASE_TASK", None) or not hasattr(module, "from_base"):
+            return None
+        weights = lambda p: (p.repo, p.revision, p.variant, p.local_dir, p.tiny, sorted(p.lora.items()))  # noqa: E731
+        return next((p.name for p in self.presets(module.BASE_TASK).values() if weights(p) == weights(preset)), None)
 
     def pull(self, task: str, preset_name: str) -> str:
         """Download a preset's weights into the HF cache (for `studio models pull`)."""
