@@ -270,7 +270,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
             prompt=prompt, image=crop_img, mask_image=model_mask, height=mh, width=mw,
             num_inference_steps=request.steps, guidance_scale=request.guidance,
             generator=generators([request.seed])[0], output_type="pil",
-            callback_on_step_end=_callback(progress, i * steps_run, total, steps_run, len(prep.plans), i))
+            callback_on_step_end=_callback(progress, i * steps_run, total, steps_run, len(prep.plans), i, (mh, mw)))
         if accepts(view, "strength"):
             kwargs["strength"] = strength
         if negative:
@@ -306,11 +306,17 @@ def _prompts(request: Request) -> tuple[str, str]:
     return prompt, negative
 
 
-def _callback(progress: Progress, offset: int, total: int, steps_run: int, regions: int, index: int):
+def _callback(progress: Progress, offset: int, total: int, steps_run: int, regions: int, index: int,
+              size: tuple[int, int]):
+    """Report each step; with a previewer on the job, a live preview of the crop being diffused."""
     stage = "denoising" if regions == 1 else f"denoising region {index + 1}/{regions}"
 
     def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-        progress.update(offset + min(step + 1, steps_run), total, stage)
+        done = min(step + 1, steps_run)
+        previewer, preview = progress.previewer, None
+        if previewer is not None and previewer.due(done, steps_run) and "latents" in callback_kwargs:
+            preview = previewer.decode(pipe, callback_kwargs["latents"], *size)
+        progress.update(offset + done, total, stage, preview=preview)
         return callback_kwargs
 
     return callback

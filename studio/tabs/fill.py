@@ -163,6 +163,10 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                     newest = event.items[-1]
                     yield (gallery_value(studio, session), status_markdown(event), {"id": newest.id, **newest.params},
                            gr.update(choices=source_choices(studio, session)), session)
+                elif event.preview:  # the crop being repainted, in front of the visitor's gallery
+                    tiles = [(img, f"preview · step {int(event.done)}/{int(event.total)}") for img in event.preview]
+                    yield (tiles + gallery_value(studio, session), f"⏳ {event.stage}…", gr.update(), gr.update(),
+                           session)
                 else:
                     yield gr.update(), f"⏳ {event.stage}…", gr.update(), gr.update(), session
 

@@ -167,3 +167,20 @@ def test_cancel_stops_the_fill_between_steps(studio, source):
     with pytest.raises(Cancelled):
         execute(studio.models, "fill", request, Progress(listener, cancel))
     assert stages.count("denoising") == 1
+
+
+def test_live_previews_of_the_crop_arrive_during_the_fill(studio, source):
+    import dataclasses
+
+    from pipelines.models import ModelManager
+    from pipelines.progress import Progress
+    from pipelines.runner import execute
+
+    previews = ModelManager(studio.settings.data_dir, dataclasses.replace(studio.models.runtime, preview_every=1),
+                            offline=True)
+    events = []
+    execute(previews, "fill", fill.Request(image=source, mask=rect_mask(source.size, MASK_BOX), prompt="a red door",
+                                           model="tiny-sd15-inpaint", steps=3, seed=1), Progress(events.append))
+    shown = [e for e in events if e.preview]
+    assert len(shown) == 2 and all(e.stage.startswith("denoising") for e in shown)
+    assert shown[0].preview[0].size[0] >= 64
