@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-SESSION = "storyboard-owner-session-0001"
-SCRIPT = """## EXT. PIER - DAWN
-- [wide, 1s] a lighthouse on a pier in fog
-> The fog came early that year.
-- CU: a woman in a yellow raincoat looks up (1.2s)
-ANNA: Who's there?
-- [medium, pan right, 1.3s] an old fisherman mends a net
-**Ben:** Only me.
-"""
-SMALL = dict(width=128, height=72, steps=2, fps=12, seed_policy="sequential", seed=7)
+from story_helpers import SCRIPT, SESSION, SMALL, finish  # noqa: F401 (used by fixtures below)
 
 
 @pytest.fixture(autouse=True)
@@ -32,20 +23,6 @@ def boards(studio):
     from studio.storyboard.service import BoardService
 
     return BoardService(studio)
-
-
-def finish(events):
-    """Run a service generator to its end; returns (the Finished event, every Step)."""
-    from studio.storyboard.service import Finished
-
-    steps, done = [], None
-    for event in events:
-        if isinstance(event, Finished):
-            done = event
-        else:
-            steps.append(event)
-    assert done is not None
-    return done, steps
 
 
 @pytest.fixture(scope="session")

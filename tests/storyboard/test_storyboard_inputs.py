@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SMALL, finish
+from story_helpers import SMALL, finish
 from PIL import Image
 
 from pipelines.errors import InputError

@@ -9,7 +9,7 @@ import zipfile
 import av
 import numpy as np
 import pytest
-from conftest import SESSION, finish
+from story_helpers import SESSION, finish
 from PIL import Image
 
 from studio.storyboard import exports as ex

@@ -34,8 +34,8 @@ def test_cli_adds_a_user_from_stdin(tmp_path, monkeypatch, capsys):
 def signed_in_url(tmp_path_factory, studio):
     """A second server of the same studio with a password file."""
     import dataclasses
+    import socket
 
-    from conftest import free_port
     from studio.ui import build_ui, launch_options
 
     users = tmp_path_factory.mktemp("auth") / "users"
@@ -45,7 +45,9 @@ def signed_in_url(tmp_path_factory, studio):
     studio.settings = dataclasses.replace(original, auth_file=users)
     try:
         demo = build_ui(studio)
-        port = free_port()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                     **launch_options(studio))
     finally:
