@@ -94,10 +94,11 @@ class Previewer:
     def due(self, step: int, total: int) -> bool:
         return bool(self.every) and step % self.every == 0 and step < total
 
-    def decode(self, pipe, latents, height: int, width: int):
+    def decode(self, pipe, latents, height: int, width: int, preview: bool = True):
+        """Images from latents; a live preview of a large image is decoded at half size."""
         from pipelines.preview_decoder import decode, unpack_latents
 
-        return decode(self.decoder, unpack_latents(pipe, latents, height, width))
+        return decode(self.decoder, unpack_latents(pipe, latents, height, width), preview=preview)
 
 
 def step_callback(progress: Progress, total: int, stage: str = "denoising", size: tuple[int, int] | None = None):

@@ -127,7 +127,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     with torch.inference_mode():
         images = view(**kwargs).images
         if draft:
-            images = progress.previewer.decode(view, images, request.height, request.width)
+            images = progress.previewer.decode(view, images, request.height, request.width, preview=False)
     progress.update(request.steps, request.steps, "done")
 
     params = _params(request, prompt, negative, view)

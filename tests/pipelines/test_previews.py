@@ -31,6 +31,20 @@ def test_previews_arrive_before_the_final_image(preview_models, model):
     assert result.artifacts[0].params["decoder"] == "full VAE"
 
 
+def test_previews_of_large_images_are_decoded_at_half_size_but_drafts_are_not(preview_models):
+    events = []
+    result = execute(preview_models, "text_to_image",
+                     Request(prompt="a fox", model="tiny-sd15", seed=1, steps=2, width=512, height=448,
+                             scheduler="euler"),
+                     Progress(events.append))
+    assert [e.preview[0].size for e in events if e.preview] == [(256, 224)]
+    assert result.artifacts[0].image.size == (512, 448)
+    draft = ModelManager(preview_models.data_dir,
+                         dataclasses.replace(preview_models.runtime, preview_every=0, draft_decode=True), offline=True)
+    final = execute(draft, "text_to_image", Request(prompt="a fox", model="tiny-sd15", steps=2, width=512, height=448))
+    assert final.artifacts[0].image.size == (512, 448)
+
+
 def test_draft_decode_uses_the_tiny_autoencoder_and_says_so(preview_models):
     draft_models = ModelManager(preview_models.data_dir,
                                 dataclasses.replace(preview_models.runtime, preview_every=0, draft_decode=True),
