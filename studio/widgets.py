@@ -78,6 +78,14 @@ def resolve_seed(mode: str, value: Any, session: Session, task: str) -> int:
     return random_seed()
 
 
+def form_number(value: Any, kind=int):
+    """A number from a Gradio form: whole floats become ints where an int is wanted; None and NaN
+    are kept for the request's check to reject with its message."""
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def user_message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, StudioError) else "Something went wrong inside the studio; see the server log."
 

@@ -8,7 +8,7 @@ from pipelines.text_to_image import Request, scheduler_choices
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            status_markdown, stream_job, form_number)
 
 TASK = "text_to_image"
 
@@ -57,8 +57,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             session = ensure(session, request, studio.login_session)
             seed_value = resolve_seed(seed_mode, seed, session, TASK)
             request = Request(prompt=prompt, model=model, negative_prompt=negative_prompt or "", style=style,
-                              seed=seed_value, steps=_number(steps), guidance=_number(guidance, float),
-                              width=_number(width), height=_number(height), batch=_number(batch), scheduler=scheduler)
+                              seed=seed_value, steps=form_number(steps), guidance=form_number(guidance, float),
+                              width=form_number(width), height=form_number(height), batch=form_number(batch),
+                              scheduler=scheduler)
             yield gr.update(), "Queued…", session
             for event in stream_job(studio, session, TASK, request, progress):
                 if hasattr(event, "items"):
@@ -115,12 +116,3 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
 
         reuse.click(on_reuse, [session_state], form, api_name=False, queue=False)
     return TabHandle(tab, refresh=lambda session: gallery_value(studio, session), gallery=gallery, run_event=run_event)
-
-
-def _number(value, kind=int):
-    """Gradio numbers arrive as float or None; keep None/NaN as-is for the request check to reject."""
-    if value is None:
-        return value
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value

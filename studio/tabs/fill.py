@@ -15,7 +15,7 @@ from pipelines.media import InputFile
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            status_markdown, stream_job, form_number)
 
 TASK = "fill"
 ASPECTS = ["", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "1:1", "21:9"]
@@ -145,10 +145,10 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 p = studio.models.preset(TASK, model)
                 request = fill.Request(
                     image=source.path, mask=mask, prompt=prompt or "", model=model, mode=mode,
-                    negative_prompt=negative_prompt or "", strength=_number(strength, float), steps=_number(steps),
-                    guidance=_number(guidance, float), seed=seed_value, feather=_number(feather),
-                    extend_left=_number(left), extend_right=_number(right), extend_top=_number(top),
-                    extend_bottom=_number(bottom), aspect=aspect or "", scheduler=p.defaults.get("scheduler", "default"),
+                    negative_prompt=negative_prompt or "", strength=form_number(strength, float), steps=form_number(steps),
+                    guidance=form_number(guidance, float), seed=seed_value, feather=form_number(feather),
+                    extend_left=form_number(left), extend_right=form_number(right), extend_top=form_number(top),
+                    extend_bottom=form_number(bottom), aspect=aspect or "", scheduler=p.defaults.get("scheduler", "default"),
                     parent_id=source.parent_id, source_name=source.name)
             except StudioError as e:
                 raise gr.Error(str(e), print_exception=False) from None
@@ -239,11 +239,3 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         use_as_source.click(on_use, [session_state], [source_pick, editor, source_file, session_state],
                             api_name=False, queue=False)
     return TabHandle(tab, refresh=lambda session: gallery_value(studio, session), gallery=gallery, run_event=run_event)
-
-
-
-def _number(value: Any, kind=int):
-    """Gradio numbers arrive as float or None; keep None/NaN for the request check to reject."""
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value

@@ -16,7 +16,7 @@ from pipelines.presets import ModelPreset
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            status_markdown, stream_job, form_number)
 
 TASK = "video"
 MODE_CHOICES = [("From text", "text"), ("From a still", "image")]
@@ -56,8 +56,9 @@ def plan_markdown(studio: Studio, model: str, width, height, length_by, frames, 
     """What a run will make with these settings, or why it cannot, shown before the run."""
     try:
         preset = studio.models.preset(TASK, model)
-        p = video.output_plan(preset, _number(width), _number(height), _number(frames) if length_by == "frames" else 0,
-                              _number(duration, float) if length_by == "seconds" else 0.0, _number(fps))
+        p = video.output_plan(preset, form_number(width), form_number(height),
+                              form_number(frames) if length_by == "frames" else 0,
+                              form_number(duration, float) if length_by == "seconds" else 0.0, form_number(fps))
     except StudioError as e:
         return f"⚠️ {e}"
     lines = [f"**Will make:** {p.describe()}"] + [f"ℹ️ {n}" for n in p.notices]
@@ -137,11 +138,11 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 request = video.Request(
                     prompt=prompt or "", model=model, mode=mode, image_path=still,
                     negative_prompt=negative_prompt or "",
-                    seed=resolve_seed(seed_mode, seed, session, TASK), steps=_number(steps),
-                    guidance=_number(guidance, float), width=_number(width), height=_number(height),
-                    frames=_number(frames) if length_by == "frames" else 0,
-                    duration_s=_number(duration, float) if length_by == "seconds" else 0.0, fps=_number(fps),
-                    motion=_number(motion))
+                    seed=resolve_seed(seed_mode, seed, session, TASK), steps=form_number(steps),
+                    guidance=form_number(guidance, float), width=form_number(width), height=form_number(height),
+                    frames=form_number(frames) if length_by == "frames" else 0,
+                    duration_s=form_number(duration, float) if length_by == "seconds" else 0.0, fps=form_number(fps),
+                    motion=form_number(motion))
                 # A clear message now, not after the queue; an unusable still is refused here, before
                 # it is examined as an upload.
                 request.check(studio.models.preset(TASK, model))
@@ -240,10 +241,3 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
 
         gallery.select(on_select, [session_state], [player, params, session_state], api_name=False, queue=False)
     return TabHandle(tab, refresh=lambda session: gallery_value(studio, session), gallery=gallery, run_event=run_event)
-
-
-def _number(value: Any, kind=int):
-    """Gradio numbers arrive as float or None; keep None/NaN for the request check to reject."""
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
