@@ -12,7 +12,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+
 from pipelines.errors import InputError
+from studio.db import connect, create_tables
 from studio.storyboard.board import Board, Shot
 
 _SCHEMA = """
@@ -32,14 +34,10 @@ class BoardStore:
 
     def __init__(self, db_path: Path):
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        create_tables(self.db_path, _SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return connect(self.db_path)
 
     def save(self, board: Board) -> None:
         """Write the whole board: settings and every shot in its current order."""
