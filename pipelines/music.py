@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from pipelines.checks import number, whole
 from pipelines.errors import InputError, PresetError
 from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
@@ -79,44 +80,30 @@ class Request:
         limit = preset.limit("max_prompt_chars", MAX_PROMPT_CHARS)
         if len(self.prompt) > limit:
             raise InputError(f"The prompt is {len(self.prompt)} characters; the limit is {limit}.")
-        self.duration_s = _number("Duration", self.duration_s)
+        self.duration_s = number("Duration", self.duration_s)
         max_duration = float(preset.limit("max_duration_s", 30.0))
         if not MIN_DURATION_S <= self.duration_s <= max_duration:
             raise InputError(f"Duration {self.duration_s:g} s is out of range: use {MIN_DURATION_S:g} to "
                              f"{max_duration:g} seconds with this model.")
-        self.seed = _whole("Seed", self.seed)
+        self.seed = whole("Seed", self.seed)
         if not 0 <= self.seed < 2**32:
             raise InputError(f"Seed {self.seed} is out of range: use 0 to {2**32 - 1}.")
-        self.guidance = _number("Guidance", self.guidance)
+        self.guidance = number("Guidance", self.guidance)
         if not 1.0 <= self.guidance <= 15.0:
             raise InputError(f"Guidance {self.guidance:g} is out of range: use 1 (none) to 15 (3 is typical).")
-        self.temperature = _number("Temperature", self.temperature)
+        self.temperature = number("Temperature", self.temperature)
         if not 0.05 <= self.temperature <= 3.0:
             raise InputError(f"Temperature {self.temperature:g} is out of range: use 0.05 to 3 (1 is typical).")
-        self.top_k = _whole("Top-k", self.top_k)
+        self.top_k = whole("Top-k", self.top_k)
         if not 0 <= self.top_k <= 10000:
             raise InputError(f"Top-k {self.top_k} is out of range: use 0 (off) to 10000 (250 is typical).")
         if self.loudness_lufs is not None:
-            self.loudness_lufs = _number("Loudness", self.loudness_lufs)
+            self.loudness_lufs = number("Loudness", self.loudness_lufs)
             if not -40.0 <= self.loudness_lufs <= -5.0:
                 raise InputError(f"Loudness {self.loudness_lufs:g} LUFS is out of range: use -40 to -5 "
                                  f"(-14 suits music for streaming).")
         if self.melody_path:
             read_melody(self.melody_path)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{name} must be a number, not {value!r}.")
-    return float(value)
-
-
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be a whole number, not {value!r}.")
-    return value
 
 
 # ---------------------------------------------------------------------------------- the melody

@@ -6,7 +6,6 @@ gives the same sound and concurrent requests do not disturb one another.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
+from pipelines.checks import number, whole
 from pipelines.errors import InputError, PresetError
 from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
@@ -48,40 +48,26 @@ class Request:
         for name, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
             if len(text) > limit:
                 raise InputError(f"The {name} is {len(text)} characters; the limit is {limit}.")
-        self.duration_s = _number("Duration", self.duration_s)
+        self.duration_s = number("Duration", self.duration_s)
         max_duration = float(preset.limit("max_duration_s", 10.0))
         if not MIN_DURATION_S <= self.duration_s <= max_duration:
             raise InputError(f"Duration {self.duration_s:g} s is out of range: use {MIN_DURATION_S:g} to "
                              f"{max_duration:g} seconds with this model.")
-        self.steps = _whole("Steps", self.steps)
+        self.steps = whole("Steps", self.steps)
         max_steps = preset.limit("max_steps", 500)
         if not 1 <= self.steps <= max_steps:
             raise InputError(f"Steps {self.steps} is out of range: use 1 to {max_steps}.")
-        self.seed = _whole("Seed", self.seed)
+        self.seed = whole("Seed", self.seed)
         if not 0 <= self.seed < 2**32:
             raise InputError(f"Seed {self.seed} is out of range: use 0 to {2**32 - 1}.")
-        self.guidance = _number("Guidance", self.guidance)
+        self.guidance = number("Guidance", self.guidance)
         if not 0.0 <= self.guidance <= 20.0:
             raise InputError(f"Guidance {self.guidance:g} is out of range: use 0 to 20 "
                              f"(about 7 for Stable Audio, 3.5 for AudioLDM 2).")
         if self.loudness_lufs is not None:
-            self.loudness_lufs = _number("Loudness", self.loudness_lufs)
+            self.loudness_lufs = number("Loudness", self.loudness_lufs)
             if not -40.0 <= self.loudness_lufs <= -5.0:
                 raise InputError(f"Loudness {self.loudness_lufs:g} LUFS is out of range: use -40 to -5.")
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{name} must be a number, not {value!r}.")
-    return float(value)
-
-
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be a whole number, not {value!r}.")
-    return value
 
 
 def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tuple[Any, list[str]]:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
+from pipelines.checks import whole
 from pipelines.errors import InputError, PresetError
 from pipelines.media import Result, VideoArtifact
 from pipelines.presets import ModelPreset
@@ -103,14 +104,6 @@ class Plan:
 
 # ----- checks and the plan -----------------------------------------------------------------------
 
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be a whole number, not {value!r}.")
-    return value
-
-
 def parse_frame_rule(rule: str) -> tuple[int, int]:
     """"8k+1" -> (8, 1); "any" -> (1, 0). The model makes step*k + offset frames."""
     if rule == "any":
@@ -138,7 +131,7 @@ def _valid_near(n: float, preset: ModelPreset) -> tuple[int, int]:
 def _resolve_frames(request: Request, preset: ModelPreset, fps: int) -> tuple[int, list[str]]:
     step, offset, lowest, highest = _frame_bounds(preset)
     rule = preset.limit("frame_rule", "any")
-    frames = _whole("The frame count", request.frames if request.frames is not None else 0)
+    frames = whole("The frame count", request.frames if request.frames is not None else 0)
     if frames < 0:
         raise InputError(f"The frame count {frames} is negative; give a count of {lowest} or more, or 0 to use "
                          f"the duration.")
@@ -170,7 +163,7 @@ def _resolve_frames(request: Request, preset: ModelPreset, fps: int) -> tuple[in
 def _resolve_size(request: Request, preset: ModelPreset) -> tuple[int, int, int, int, list[str]]:
     multiple = preset.limit("size_multiple", 16)
     lo, hi = preset.limit("min_size", 64), preset.limit("max_size", 1280)
-    width, height = _whole("Width", request.width), _whole("Height", request.height)
+    width, height = whole("Width", request.width), whole("Height", request.height)
     for name, value in (("Width", width), ("Height", height)):
         if not lo <= value <= hi:
             raise InputError(f"{name} {value} px is outside this model's range {lo}-{hi} px.")
@@ -192,7 +185,7 @@ def _resolve_size(request: Request, preset: ModelPreset) -> tuple[int, int, int,
 def output_plan(preset: ModelPreset, width: Any, height: Any, frames: Any, duration_s: Any, fps: Any) -> Plan:
     """The size, frame count and duration a request will get on this model (the part the UI
     shows before the run); raises `InputError` when the model cannot make it."""
-    fps = _whole("Frames per second", fps)
+    fps = whole("Frames per second", fps)
     if not 1 <= fps <= MAX_FPS:
         raise InputError(f"Frames per second must be between 1 and {MAX_FPS}, not {fps} "
                          f"(24 is film; these models are trained at 8-30).")
@@ -229,7 +222,7 @@ def plan(request: Request, preset: ModelPreset) -> Plan:
         raise InputError(f"The prompt is {max(len(prompt), len(negative))} characters; the limit is {limit}.")
     if request.mode == "image" and not request.image_path:
         raise InputError("Choose a still to animate: upload an image or pick one from your gallery.")
-    request.seed, request.steps = _whole("Seed", request.seed), _whole("Steps", request.steps)
+    request.seed, request.steps = whole("Seed", request.seed), whole("Steps", request.steps)
     if not 0 <= request.seed < 2**32:
         raise InputError(f"Seed {request.seed} is out of range: use 0 to {2**32 - 1}.")
     max_steps = preset.limit("max_steps", 100)
@@ -238,10 +231,10 @@ def plan(request: Request, preset: ModelPreset) -> Plan:
     if isinstance(request.guidance, bool) or not isinstance(request.guidance, (int, float)) \
             or not math.isfinite(request.guidance) or not 0 <= request.guidance <= 20:
         raise InputError(f"Guidance {request.guidance!r} is out of range: use 0 to 20.")
-    request.motion = _whole("Motion", request.motion)
+    request.motion = whole("Motion", request.motion)
     if not 1 <= request.motion <= 255:
         raise InputError(f"Motion {request.motion} is out of range: use 1 to 255 (127 is the model's default).")
-    request.fps = _whole("Frames per second", request.fps)
+    request.fps = whole("Frames per second", request.fps)
     return output_plan(preset, request.width, request.height, request.frames, request.duration_s, request.fps)
 
 
