@@ -12,7 +12,8 @@ from pipelines.media import InputFile
 from pipelines.presets import ModelPreset
 from pipelines.progress import ProgressEvent
 from studio.jobs import JobDone
-from studio.sessions import Session, random_seed
+from studio.gallery import GalleryItem
+from studio.sessions import Session, ensure, random_seed
 from studio.service import Outcome, Studio
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,15 @@ def resolve_seed(mode: str, value: Any, session: Session, task: str) -> int:
     if mode == "reuse last" and task in session.last_seed:
         return session.last_seed[task]
     return random_seed()
+
+
+def selected_item(studio: Studio, session: Session | None, task: str, ask: str) -> GalleryItem:
+    """The gallery item this visitor selected in `task`'s tab; `gr.Error(ask)` when there is none."""
+    session = ensure(session)
+    item = studio.gallery.get(session.id, session.selected.get(task, ""))
+    if item is None:
+        raise gr.Error(ask)
+    return item
 
 
 def form_number(value: Any, kind=int):

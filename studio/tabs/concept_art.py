@@ -8,7 +8,7 @@ from pipelines.text_to_image import Request, scheduler_choices
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, form_number)
+                            status_markdown, stream_job, form_number, selected_item)
 
 TASK = "text_to_image"
 
@@ -105,10 +105,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         gallery.select(on_select, [session_state], [params, session_state], api_name=False, queue=False)
 
         def on_reuse(session: Session):
-            session = ensure(session)
-            item = studio.gallery.get(session.id, session.selected.get(TASK, ""))
-            if item is None:
-                raise gr.Error("Select an image in the gallery first.")
+            item = selected_item(studio, session, TASK, "Select an image in the gallery first.")
             p = item.params
             return (p.get("prompt", ""), p.get("negative_prompt", ""), p.get("style", "none"), p.get("model"),
                     "fixed", p.get("seed", 0), p.get("steps"), p.get("guidance"), p.get("width"), p.get("height"), 1,

@@ -15,7 +15,7 @@ from pipelines.media import InputFile
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, form_number)
+                            status_markdown, stream_job, form_number, selected_item)
 
 TASK = "fill"
 ASPECTS = ["", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "1:1", "21:9"]
@@ -229,10 +229,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         gallery.select(on_select, [session_state], [params, session_state], api_name=False, queue=False)
 
         def on_use(session: Session):
-            session = ensure(session)
-            item = studio.gallery.get(session.id, session.selected.get(TASK, ""))
-            if item is None:
-                raise gr.Error("Select a result in the gallery first.")
+            item = selected_item(studio, session, TASK, "Select a result in the gallery first.")
             return (gr.update(choices=source_choices(studio, session), value=item.id), editor_value(item.path), None,
                     session)
 

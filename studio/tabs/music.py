@@ -15,7 +15,7 @@ from pipelines.music import Request
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            status_markdown, stream_job, selected_item)
 
 TASK = "music"
 GALLERY_HEADERS = ["Made", "Prompt", "Model", "Seed", "Seconds", "File"]
@@ -199,10 +199,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                        queue=False)
 
         def on_reuse(session: Session):
-            session = ensure(session)
-            item = studio.gallery.get(session.id, session.selected.get(TASK, ""))
-            if item is None:
-                raise gr.Error("Select a file in the table first.")
+            item = selected_item(studio, session, TASK, "Select a file in the table first.")
             p = item.params
             return (p.get("prompt", ""), p.get("model"), None, False, "fixed", p.get("seed", 0), p.get("duration_s"),
                     p.get("guidance"), p.get("temperature"), p.get("top_k"), p.get("loudness_lufs", -14.0))

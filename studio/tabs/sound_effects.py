@@ -9,7 +9,7 @@ from studio.service import Outcome, Studio
 from studio.tabs.music import (audio_gallery, cancel_handler, duration_info, gallery_rows, number, outcome_files,
                                preview_image, select_item)
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            status_markdown, stream_job, selected_item)
 
 TASK = "sound_effects"
 
@@ -87,10 +87,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                        queue=False)
 
         def on_reuse(session: Session):
-            session = ensure(session)
-            item = studio.gallery.get(session.id, session.selected.get(TASK, ""))
-            if item is None:
-                raise gr.Error("Select a file in the table first.")
+            item = selected_item(studio, session, TASK, "Select a file in the table first.")
             p = item.params
             return (p.get("prompt", ""), p.get("negative_prompt", ""), p.get("model"), "fixed", p.get("seed", 0),
                     p.get("duration_s"), p.get("steps"), p.get("guidance"), p.get("loudness_lufs", -16.0))
