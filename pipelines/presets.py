@@ -19,7 +19,7 @@ TIERS = ("tiny", "cpu", "standard", "quality")
 LIMIT_KEYS = {
     "min_size", "max_size", "size_multiple", "max_batch", "max_steps", "max_pixels",
     "max_frames", "frame_rule", "max_duration_s", "max_chars", "max_prompt_chars", "modes", "min_duration_s",
-    "work_size", "max_chunk_chars",
+    "work_size", "max_chunk_chars", "timesteps",
 }
 
 

@@ -43,6 +43,8 @@ _WAN_TI2V = {"text": "WanPipeline", "image": "WanImageToVideoPipeline"}
 PIPELINE_MODES: dict[str, dict[str, str]] = {
     "LTXPipeline": _LTX,
     "LTXImageToVideoPipeline": _LTX,
+    # LTX-Video 0.9.5+ (the distilled 0.9.7/0.9.8 among them): one pipeline conditions on a still itself.
+    "LTXConditionPipeline": {"text": "LTXConditionPipeline", "image": "LTXConditionPipeline"},
     "WanPipeline": {"text": "WanPipeline"},
     "WanImageToVideoPipeline": {"image": "WanImageToVideoPipeline"},
     "CogVideoXPipeline": {"text": "CogVideoXPipeline"},
@@ -90,6 +92,9 @@ class Plan:
     frames: int
     fps: int
     notices: tuple[str, ...] = ()
+    # A timestep-distilled model's own schedule (preset `limits.timesteps`), used when the steps
+    # asked for are as many as it has; other step counts use the scheduler's spacing.
+    timesteps: tuple[float, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -203,6 +208,16 @@ def output_plan(preset: ModelPreset, width: Any, height: Any, frames: Any, durat
     return Plan(width, height, gen_w, gen_h, frames, fps, tuple(size_notes + frame_notes))
 
 
+def distilled_schedule(preset: ModelPreset, steps: int) -> tuple[tuple[float, ...], list[str]]:
+    """The timesteps a distilled model was trained on, when `steps` matches them, and a notice
+    when it does not (the model still runs, on its scheduler's spacing, usually a little worse)."""
+    schedule = tuple(float(t) for t in preset.limit("timesteps", ()))
+    if not schedule or steps == len(schedule):
+        return schedule, []
+    return (), [f"{preset.label} was distilled for {len(schedule)} steps on its own schedule; {steps} steps use the "
+                f"scheduler's even spacing instead, which usually looks a little worse."]
+
+
 def plan(request: Request, preset: ModelPreset) -> Plan:
     """Check a request against a preset and work out exactly what will be made."""
     modes = preset.limit("modes", ["text"])
@@ -235,7 +250,9 @@ def plan(request: Request, preset: ModelPreset) -> Plan:
     if not 1 <= request.motion <= 255:
         raise InputError(f"Motion {request.motion} is out of range: use 1 to 255 (127 is the model's default).")
     request.fps = whole("Frames per second", request.fps)
-    return output_plan(preset, request.width, request.height, request.frames, request.duration_s, request.fps)
+    p = output_plan(preset, request.width, request.height, request.frames, request.duration_s, request.fps)
+    timesteps, notices = distilled_schedule(preset, request.steps)
+    return dataclasses.replace(p, timesteps=timesteps, notices=p.notices + tuple(notices))
 
 
 def load_still(path: str) -> Image.Image:
@@ -376,6 +393,14 @@ def _call_kwargs(view, request: Request, p: Plan, still: Image.Image | None, pro
         kwargs["frame_rate"] = p.fps  # LTX conditions its positional scale on the frame rate
         if view.vae.config.timestep_conditioning:  # LTX 0.9.1+: the published decode settings
             kwargs.update(decode_timestep=0.03, decode_noise_scale=0.025)
+        if name == "LTXConditionPipeline":
+            # Its default noises the conditioning still by 0.15; the published settings use 0.025.
+            kwargs["image_cond_noise_scale"] = 0.025
+            extra["image_cond_noise_scale"] = 0.025
+        if p.timesteps:
+            kwargs.pop("num_inference_steps")
+            kwargs["timesteps"] = list(p.timesteps)
+            extra["timesteps"] = list(p.timesteps)
     elif name.startswith("CogVideoX"):
         max_seq = view.transformer.config.max_text_seq_length  # fixed by its positional embedding
     else:

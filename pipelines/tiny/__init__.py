@@ -25,7 +25,8 @@ FAMILIES: dict[str, str] = {
     "sd15-inpaint": "pipelines.tiny.fill:build_sd15_inpaint", "sdxl-inpaint": "pipelines.tiny.fill:build_sdxl_inpaint", "flux-fill": "pipelines.tiny.fill:build_flux_fill",
     "vits": "pipelines.tiny.speech:build_vits", "xtts": "pipelines.tiny.speech:build_xtts",
     "musicgen": "pipelines.tiny.audio:build_musicgen", "musicgen-stereo": "pipelines.tiny.audio:build_musicgen_stereo", "musicgen-melody": "pipelines.tiny.audio:build_musicgen_melody", "stable-audio": "pipelines.tiny.audio:build_stable_audio", "audioldm2": "pipelines.tiny.audio:build_audioldm2",
-    "ltx": "pipelines.tiny.video:build_ltx", "wan": "pipelines.tiny.video:build_wan", "cogvideox": "pipelines.tiny.video:build_cogvideox", "svd": "pipelines.tiny.video:build_svd",
+    "ltx": "pipelines.tiny.video:build_ltx", "ltx-distilled": "pipelines.tiny.video:build_ltx_distilled",
+    "wan": "pipelines.tiny.video:build_wan", "cogvideox": "pipelines.tiny.video:build_cogvideox", "svd": "pipelines.tiny.video:build_svd",
     "vit-detector": "pipelines.tiny.detector:build_vit_detector", "wav2vec2-detector": "pipelines.tiny.detector:build_wav2vec2_detector",
 }
 

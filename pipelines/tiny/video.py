@@ -14,10 +14,9 @@ from pipelines.tiny.image import t5_encoder
 from pipelines.tiny.tokenizers import t5_tokenizer
 
 
-def build_ltx(dest: Path) -> None:
+def _ltx_parts(timestep_conditioning: bool = False, dynamic_shifting: bool = True) -> dict:
     """LTX-Video 0.9 layout: patch-4 VAE with three 2x spatio-temporal stages (32x, 8x)."""
-    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
-                           LTXVideoTransformer3DModel)
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
 
     transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
                                              num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
@@ -29,14 +28,33 @@ def build_ltx(dest: Path) -> None:
                                 decoder_spatio_temporal_scaling=stages,
                                 decoder_inject_noise=(False, False, False, False, False),
                                 upsample_residual=(False, False, False, False), upsample_factor=(1, 1, 1, 1),
-                                timestep_conditioning=False, patch_size=4, patch_size_t=1,
+                                timestep_conditioning=timestep_conditioning, patch_size=4, patch_size_t=1,
                                 encoder_causal=True, decoder_causal=False)
-    # The scheduler settings the published LTX-Video repository ships.
-    scheduler = FlowMatchEulerDiscreteScheduler(base_image_seq_len=1024, base_shift=0.95, max_image_seq_len=4096,
-                                                max_shift=2.05, shift=1.0, shift_terminal=0.1,
-                                                use_dynamic_shifting=True)
-    LTXPipeline(transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=t5_encoder(),
-                tokenizer=t5_tokenizer(model_max_length=128)).save_pretrained(dest)
+    # The scheduler settings the published repositories ship: 0.9.0/0.9.1 shift by resolution;
+    # 0.9.5+ (LTXConditionPipeline, which makes its own schedule) do not shift at all.
+    if dynamic_shifting:
+        scheduler = FlowMatchEulerDiscreteScheduler(base_image_seq_len=1024, base_shift=0.95, max_image_seq_len=4096,
+                                                    max_shift=2.05, shift=1.0, shift_terminal=0.1,
+                                                    use_dynamic_shifting=True)
+    else:
+        scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False)
+    return dict(transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=t5_encoder(),
+                tokenizer=t5_tokenizer(model_max_length=128))
+
+
+def build_ltx(dest: Path) -> None:
+    """LTX-Video 0.9 (LTXPipeline), as `Lightricks/LTX-Video` is laid out."""
+    from diffusers import LTXPipeline
+
+    LTXPipeline(**_ltx_parts()).save_pretrained(dest)
+
+
+def build_ltx_distilled(dest: Path) -> None:
+    """LTX-Video 0.9.7 distilled (LTXConditionPipeline, timestep-aware VAE), as
+    `Lightricks/LTX-Video-0.9.7-distilled` is laid out."""
+    from diffusers import LTXConditionPipeline
+
+    LTXConditionPipeline(**_ltx_parts(timestep_conditioning=True, dynamic_shifting=False)).save_pretrained(dest)
 
 
 def build_wan(dest: Path) -> None:

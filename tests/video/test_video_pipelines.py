@@ -54,6 +54,8 @@ def test_each_tiny_model_loads_through_the_model_layer_and_obeys_its_preset(stud
     ("tiny-wan", "image", 9, "WanImageToVideoPipeline"),
     ("tiny-cogvideox", "text", 9, "CogVideoXPipeline"),
     ("tiny-svd", "image", 4, "StableVideoDiffusionPipeline"),
+    ("tiny-ltx-distilled", "text", 9, "LTXConditionPipeline"),
+    ("tiny-ltx-distilled", "image", 9, "LTXConditionPipeline"),
 ])
 def test_each_family_makes_a_signed_browser_playable_mp4_as_asked(studio, still, model, mode, frames, pipeline):
     events = []
@@ -76,6 +78,35 @@ def test_each_family_makes_a_signed_browser_playable_mp4_as_asked(studio, still,
     if mode == "image":
         assert p["still"] == "still.png" and stages[0] == "checking inputs"
     assert item in studio.gallery.list(SESSION, "video")
+
+
+def test_the_distilled_ltx_preset_runs_on_its_own_schedule_when_the_steps_match(studio):
+    """The distilled preset's timesteps reach the scheduler (8 steps): the clip differs from the
+    same 8 steps on the pipeline's default spacing, and the schedule is recorded in the output."""
+    import dataclasses
+
+    from pipelines.runner import execute
+
+    preset = studio.models.preset("video", "tiny-ltx-distilled")
+    schedule = preset.limit("timesteps")
+    assert len(schedule) == 8 and preset.fast
+    events = []
+    distilled = execute(studio.models, "video", request(model="tiny-ltx-distilled", steps=8, guidance=1.0, seed=4),
+                        Progress(listener=events.append))
+    assert distilled.artifacts[0].params["timesteps"] == schedule
+    assert [e.done for e in events if e.stage == "denoising"][-1] == 8
+    assert not any("distilled for 8 steps" in n for n in distilled.notices)
+
+    plain = request(model="tiny-ltx-distilled", steps=8, guidance=1.0, seed=4)
+    plain.check(dataclasses.replace(preset, limits={k: v for k, v in preset.limits.items() if k != "timesteps"}))
+    loaded = studio.models.get("video", "tiny-ltx-distilled").pipe
+    spaced = video.run(loaded, plain, Progress()).artifacts[0]
+    assert "timesteps" not in spaced.params
+    assert not all(np.array_equal(a, b) for a, b in zip(distilled.artifacts[0].frames, spaced.frames))
+
+    other = execute(studio.models, "video", request(model="tiny-ltx-distilled", steps=4, guidance=1.0, seed=4))
+    assert "timesteps" not in other.artifacts[0].params
+    assert any("distilled for 8 steps" in n for n in other.notices)
 
 
 def test_a_size_off_the_grid_and_a_duration_come_out_exactly_as_planned(studio):

@@ -29,6 +29,9 @@ def test_presets_name_real_models_per_tier_and_only_known_modes(presets):
             assert p.repo and p.license and p.license_url, p.name
     assert presets["svd-xt"].limit("modes") == ["image"]
     assert presets["ltx-video"].limit("modes") == ["text", "image"]
+    fast = presets["ltx-video-distilled"]
+    assert fast.fast and fast.repo == "Lightricks/LTX-Video-0.9.7-distilled" and fast.defaults["guidance"] == 1.0
+    assert fast.defaults["steps"] == len(fast.limit("timesteps")) <= fast.limit("max_steps")
 
 
 @pytest.mark.parametrize("frames", [9, 17, 25, 33])
