@@ -291,6 +291,7 @@ class VideoModel:
 
     pipes: dict[str, Any]
     decode_chunk_size: int | None = None  # SVD's form of VAE slicing
+    preview_every: int = 0                # a live preview of the first frame every N steps (0: off)
     studio_features: dict[str, Any] = field(default_factory=dict)  # speed-ups applied (recorded per output)
 
     @property
@@ -330,7 +331,8 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
         pipes[mode] = other
     if name.startswith("Wan") and dtype != torch.float32:
         vae.to(torch.float32)  # Wan's VAE is published for fp32 decoding; half precision bands.
-    return VideoModel(pipes, decode_chunk, dict(getattr(pipe, "studio_features", {}))), notices
+    return VideoModel(pipes, decode_chunk, runtime.preview_every,
+                      dict(getattr(pipe, "studio_features", {}))), notices
 
 
 def model_rules(pipe) -> tuple[int, str]:
@@ -352,11 +354,16 @@ def model_rules(pipe) -> tuple[int, str]:
 
 # ----- running -----------------------------------------------------------------------------------
 
-def _callback(progress: Progress, total: int):
-    """Report each denoising step; after the last one the VAE decodes, which is its own stage."""
+def _callback(progress: Progress, total: int, p: Plan | None = None, every: int = 0):
+    """Report each denoising step, with a preview of the first frame every `every` steps; after
+    the last step the VAE decodes, which is its own stage."""
+    from pipelines.video_preview import preview_or_none
 
     def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-        progress.update(step + 1, total, "denoising")
+        preview = None
+        if every and p is not None and (step + 1) % every == 0 and step + 1 < total and "latents" in callback_kwargs:
+            preview = preview_or_none(pipe, callback_kwargs["latents"], p.gen_height, p.gen_width, p.frames)
+        progress.update(step + 1, total, "denoising", preview=preview)
         if step + 1 >= total:
             progress.update(0, 1, "decoding")
         return callback_kwargs
@@ -370,7 +377,8 @@ def _call_kwargs(view, request: Request, p: Plan, still: Image.Image | None, pro
     name = type(view).__name__
     kwargs: dict[str, Any] = dict(height=p.gen_height, width=p.gen_width, num_frames=p.frames,
                                   num_inference_steps=request.steps, generator=generators([request.seed])[0],
-                                  output_type="np", callback_on_step_end=_callback(progress, request.steps))
+                                  output_type="np",
+                                  callback_on_step_end=_callback(progress, request.steps, p, model.preview_every))
     extra: dict[str, Any] = {}
     notices: list[str] = []
     if still is not None:

@@ -159,7 +159,11 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 else:
                     stage = STAGE_LABELS.get(event.stage, event.stage)
                     count = f" {int(event.done)}/{int(event.total)}" if event.total > 1 else ""
-                    yield gr.update(), gr.update(), f"⏳ {stage}{count}…", gr.update(), session
+                    # the clip's first frame as it stands, every few steps, in front of the visitor's clips
+                    caption = f"preview · first frame · step {int(event.done)}/{int(event.total)}"
+                    tiles = ([(event.preview, caption)] + gallery_value(studio, session)) if event.preview \
+                        else gr.update()
+                    yield gr.update(), tiles, f"⏳ {stage}{count}…", gr.update(), session
 
         outputs = [player, gallery, status, params, session_state]
         run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_video",

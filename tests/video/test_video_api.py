@@ -40,6 +40,15 @@ def test_a_clip_from_text_comes_back_signed_playable_and_in_the_gallery(client, 
     assert params["duration_asked_s"] == 1.0 and params["model"] == "tiny-ltx"
 
 
+def test_the_first_frame_is_previewed_in_the_gallery_while_the_clip_is_made(client):
+    job = client.submit(*{**ARGS, "steps": 4}.values(), api_name="/generate_video")
+    job.result()
+    captions = [[t.get("caption") for t in gallery] for _, gallery, _, _ in job.outputs() if isinstance(gallery, list)]
+    previews = [c[0] for c in captions if c and c[0].startswith("preview")]
+    assert previews == ["preview · first frame · step 2/4"], captions
+    assert not any(c.startswith("preview") for c in captions[-1])   # the finished clip replaces it
+
+
 def test_a_clip_from_an_uploaded_still_records_the_still_as_an_ingredient(client, studio, still):
     clip, gallery, status, params = call(client, mode="image", upload=handle_file(still), prompt="")
     path = clip["video"] if isinstance(clip, dict) else clip
