@@ -26,6 +26,17 @@ class TabHandle:
         self.tab, self.refresh, self.gallery, self.run_event = tab, refresh, gallery, run_event
 
 
+FAILED_STATUS = ("⚠ The last job stopped before it finished; the pop-up says why. Everything you made before "
+                 "is kept.")
+
+
+def mark_failures(status, *events) -> None:
+    """When a job event ends in an error, replace the tab's progress line ("Denoising 3/4…") with
+    a line saying it stopped: Gradio shows the error in a pop-up but leaves the outputs as they were."""
+    for event in events:
+        event.failure(lambda: FAILED_STATUS, None, status, queue=False, api_name=False, show_progress="hidden")
+
+
 SEED_MODES = ["random", "reuse last", "fixed"]
 
 

@@ -8,7 +8,7 @@ from pipelines.text_to_image import Request, scheduler_choices
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, form_number, selected_item)
+                            mark_failures, status_markdown, stream_job, form_number, selected_item)
 
 TASK = "text_to_image"
 
@@ -74,8 +74,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         run_event = generate.click(run, [session_state, *form], [gallery, status, session_state],
                                    api_name="generate_image", concurrency_id="device",
                                    concurrency_limit=studio.settings.jobs_per_device)
-        prompt.submit(run, [session_state, *form], [gallery, status, session_state], api_name=False,
-                      concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+        submit_event = prompt.submit(run, [session_state, *form], [gallery, status, session_state], api_name=False,
+                                     concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+        mark_failures(status, run_event, submit_event)
 
         def stop(session: Session):
             n = studio.jobs.cancel(session.id) if session else 0

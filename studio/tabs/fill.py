@@ -15,7 +15,7 @@ from pipelines.media import InputFile
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, form_number, selected_item)
+                            mark_failures, status_markdown, stream_job, form_number, selected_item)
 
 TASK = "fill"
 ASPECTS = ["", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "1:1", "21:9"]
@@ -173,8 +173,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         outputs = [gallery, status, params, source_pick, session_state]
         run_event = run_button.click(run, [session_state, *form], outputs, api_name="fill_image",
                                      concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
-        prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
-                      concurrency_limit=studio.settings.jobs_per_device)
+        submit_event = prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
+                                     concurrency_limit=studio.settings.jobs_per_device)
+        mark_failures(status, run_event, submit_event)
 
         def stop(session: Session):
             n = studio.jobs.cancel(session.id) if session else 0

@@ -15,7 +15,7 @@ from pipelines.music import Request
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, selected_item)
+                            mark_failures, status_markdown, stream_job, selected_item)
 
 TASK = "music"
 GALLERY_HEADERS = ["Made", "Prompt", "Model", "Seed", "Seconds", "File"]
@@ -180,6 +180,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         outputs = [player, preview, files, gallery, status, session_state]
         run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_music",
                                    concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+        mark_failures(status, run_event)
         cancel.click(cancel_handler(studio), [session_state], [status], queue=False, api_name="cancel_music")
 
         def on_model(name: str):

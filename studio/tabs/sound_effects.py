@@ -9,7 +9,7 @@ from studio.service import Outcome, Studio
 from studio.tabs.music import (audio_gallery, cancel_handler, duration_info, gallery_rows, number, outcome_files,
                                preview_image, select_item)
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, selected_item)
+                            mark_failures, status_markdown, stream_job, selected_item)
 
 TASK = "sound_effects"
 
@@ -65,8 +65,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         outputs = [player, preview, files, gallery, status, session_state]
         run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_sound_effect",
                                    concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
-        prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
-                      concurrency_limit=studio.settings.jobs_per_device)
+        submit_event = prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
+                                     concurrency_limit=studio.settings.jobs_per_device)
+        mark_failures(status, run_event, submit_event)
         cancel.click(cancel_handler(studio), [session_state], [status], queue=False, api_name="cancel_sound_effect")
 
         def on_model(name: str):

@@ -16,7 +16,7 @@ from pipelines.presets import ModelPreset
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job, form_number)
+                            mark_failures, status_markdown, stream_job, form_number)
 
 TASK = "video"
 MODE_CHOICES = [("From text", "text"), ("From a still", "image")]
@@ -168,8 +168,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         outputs = [player, gallery, status, params, session_state]
         run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_video",
                                    concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
-        prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
-                      concurrency_limit=studio.settings.jobs_per_device)
+        submit_event = prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
+                                     concurrency_limit=studio.settings.jobs_per_device)
+        mark_failures(status, run_event, submit_event)
 
         def stop(session: Session):
             n = studio.jobs.cancel(session.id) if session else 0

@@ -18,7 +18,7 @@ from studio.gallery import GalleryItem
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            status_markdown, stream_job)
+                            mark_failures, status_markdown, stream_job)
 
 TASK = "speech"
 HEADERS = ["Made", "Text", "Model", "Voice", "Language", "Seconds"]
@@ -133,6 +133,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         device = dict(concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
         outputs = [gallery, player, files, params, status, session_state]
         run_event = speak.click(run, [session_state, *form], outputs, api_name="speak", **device)
+        mark_failures(status, run_event)
 
         def stop(session: Session):
             n = studio.jobs.cancel(session.id) if session else 0

@@ -28,4 +28,8 @@ def test_type_prompt_generate_see_image_reuse_settings(browser, live_url, artifa
     page.locator("#t2i-generate").click()
     page.get_by_text("not a multiple of 8").first.wait_for(timeout=30_000)
     assert "Traceback" not in page.content()
+    # the status line says the job stopped instead of keeping its last progress text
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('stopped before it finished')",
+                           timeout=10_000)
+    assert page.locator("#t2i-gallery img").count() >= 1   # what was made before is still there
     page.close()
