@@ -48,16 +48,90 @@ def cmd_generate_image(args) -> int:
                       guidance=d.get("guidance", 7.0) if args.guidance is None else args.guidance,
                       width=args.width or d.get("width", 512), height=args.height or d.get("height", 512),
                       batch=args.batch, scheduler=args.scheduler or d.get("scheduler", "default"))
-    outcome = studio.produce("text_to_image", request, session_id="cli")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return write_outcome(studio.produce("text_to_image", request, session_id="cli"), args.out)
+
+
+def write_outcome(outcome, out: str) -> int:
+    """Copy the signed files into `out`; one JSON line per file on stdout, notices on stderr."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
     for notice in outcome.notices:
         print(f"note: {notice}", file=sys.stderr)
     for item in outcome.items:
-        dest = out / f"{item.id}{Path(item.path).suffix}"
+        dest = folder / f"{item.id}{Path(item.path).suffix}"
         shutil.copyfile(item.path, dest)
         print(json.dumps({"file": str(dest), "id": item.id, "seed": item.params.get("seed")}))
     return 0
+
+
+# `studio generate <kind>` for the other tasks: kind -> (task, the text field, file options).
+# A file option is (request field, C2PA relationship or None when it is no ingredient, title).
+GENERATORS = {
+    "fill": ("fill", "prompt", {"image": ("image", "parentOf", "source image"), "mask": ("mask", None, "mask")}),
+    "video": ("video", "prompt", {"still": ("image_path", "inputTo", "still")}),
+    "speech": ("speech", "text", {"reference": ("reference_path", "inputTo", "reference voice")}),
+    "music": ("music", "prompt", {"melody": ("melody_path", "inputTo", "melody")}),
+    "sound": ("sound_effects", "prompt", {}),
+}
+
+
+def parse_sets(request_type, pairs: list[str]) -> dict:
+    """--set KEY=VALUE pairs as request fields, each converted to its field's type."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(request_type) if f.init}
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise StudioError(f"--set {pair!r}: use KEY=VALUE with one of: {', '.join(sorted(fields))}.")
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                value = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, (int, float)):
+                value = type(default)(float(raw)) if isinstance(default, int) and float(raw).is_integer() \
+                    else float(raw)
+            elif default is None:
+                value = None if raw.lower() in ("", "none") else float(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise StudioError(f"--set {key}={raw!r}: {key} takes a number.") from None
+        values[key] = value
+    return values
+
+
+def cmd_generate(args) -> int:
+    from pipelines import registry
+    from pipelines.media import InputFile
+    from studio.sessions import random_seed
+
+    task, text_field, file_options = GENERATORS[args.kind]
+    request_type = registry.task_module(task).Request
+    studio = _studio(args)
+    preset = studio.models.preset(task, args.preset or next(iter(studio.models.presets(task))))
+    fields = {**preset.defaults, "model": preset.name, text_field: args.text or "",
+              "seed": random_seed() if args.seed is None else args.seed}
+    inputs = []
+    for option, (field, relationship, title) in file_options.items():
+        path = getattr(args, option)
+        if not path:
+            continue
+        if not Path(path).is_file():
+            raise StudioError(f"--{option} {path}: no such file.")
+        fields[field] = str(Path(path).resolve())
+        if relationship:
+            inputs.append(InputFile(fields[field], relationship, title))
+    if args.kind == "video":
+        fields["mode"] = "image" if args.still else "text"
+    if args.kind == "speech":
+        fields["clone_attested"] = args.attest
+    fields.update(parse_sets(request_type, args.set))
+    request = request_type(**{k: v for k, v in fields.items() if k in registry.request_fields(task)})
+    return write_outcome(studio.produce(task, request, session_id="cli", inputs=inputs, confirmed=args.confirm),
+                         args.out)
 
 
 def cmd_models_list(args) -> int:
@@ -141,6 +215,25 @@ def parser() -> argparse.ArgumentParser:
     img.add_argument("--batch", type=int, default=1)
     img.add_argument("--scheduler")
     img.set_defaults(func=cmd_generate_image)
+    helps = {"fill": "repaint (--mask) or extend (--set mode=extend --set extend_right=256) an image",
+             "video": "text (or a --still) to a video clip", "speech": "text to speech, in a preset's voice or a clone",
+             "music": "text (and a --melody) to music", "sound": "text to a sound effect"}
+    for kind, (task, text_field, file_options) in GENERATORS.items():
+        g = gen.add_parser(kind, help=helps[kind])
+        g.add_argument(f"--{text_field}", dest="text", required=kind in ("speech", "sound"))
+        for option, (field, _, title) in file_options.items():
+            g.add_argument(f"--{option}", help=f"the {title} (a file)", required=option == "image")
+        g.add_argument("--preset", help="model preset (see `studio models list --task %s`)" % task)
+        g.add_argument("--out", required=True, help="folder to write the signed files to")
+        g.add_argument("--seed", type=int)
+        g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other request field, e.g. --set steps=8 --set duration_s=4")
+        g.add_argument("--confirm", action="store_true",
+                       help="use an input file even if the AI-content check flags it (you hold the rights)")
+        if kind == "speech":
+            g.add_argument("--attest", action="store_true",
+                           help="with --reference: you have the speaker's permission to clone their voice")
+        g.set_defaults(func=cmd_generate, kind=kind)
 
     models = sub.add_parser("models", help="list or download model presets").add_subparsers(dest="action", required=True)
     ls = models.add_parser("list")
