@@ -109,8 +109,14 @@ def vote(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     yuv, h, w = _u_channel(rgb)
     blocks, _, _ = _blocks(_haar_approx(yuv[:h, :w, 1]))
     s0 = np.linalg.svd(blocks, compute_uv=False)[:, 0]
-    ones = ((s0 % _SCALE) > _SCALE * 0.5).astype(np.float64)
     index = np.arange(len(blocks)) % PAYLOAD_BITS
+    if np.percentile(s0, 95) - np.percentile(s0, 5) < _SCALE / 4:
+        # A flat picture (a painted mask, a colour swatch): every block reads the same bit, which
+        # looks like a confident all-zero or all-one id. Such a picture cannot carry a mark either
+        # (rounding the pixels undoes it), so it reads as absent: no votes at all.
+        empty = np.zeros(PAYLOAD_BITS)
+        return empty, empty.copy()
+    ones = ((s0 % _SCALE) > _SCALE * 0.5).astype(np.float64)
     return (np.bincount(index, weights=ones, minlength=PAYLOAD_BITS),
             np.bincount(index, minlength=PAYLOAD_BITS).astype(np.float64))
 

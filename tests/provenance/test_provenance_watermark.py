@@ -51,6 +51,17 @@ def test_unmarked_images_read_as_absent(picture, seed):
     assert not reading.found and reading.confidence < 0.4
 
 
+@pytest.mark.parametrize("colour", ["orange", "black", "white"])
+def test_a_flat_picture_reads_as_absent(colour):
+    """Every block of a flat picture votes the same bit: without a guard it reads as a confident
+    all-zero (or all-one) id, and a painted mask or a swatch would pass for the studio's output."""
+    flat = np.asarray(Image.new("RGB", (320, 320), colour))
+    assert not watermark.read(flat).found
+    assert not watermark.read(_jpeg(flat, 85)).found
+    # nor can a flat picture carry one: rounding its pixels back to whole levels undoes the mark
+    assert not watermark.read(watermark.embed(flat, watermark.new_watermark_id())).found
+
+
 def test_small_images_cannot_carry_it(picture):
     assert not watermark.can_carry(255, 256)
     with pytest.raises(ValueError):
