@@ -421,7 +421,8 @@ def open_mask(value: Any, size: tuple[int, int], notices: list[str]) -> Image.Im
     """A 0/255 mask of `size` (white = change) from a path or PIL image.
 
     A mask with transparency counts its painted (non-transparent) pixels; an opaque one its
-    light pixels. A mask of another size is scaled to the image, never the other way round.
+    light pixels. A mask of another size but the same proportions is scaled to the image, never
+    the other way round; one of other proportions is refused.
     """
     im = _open(value, "mask")
     try:
@@ -436,6 +437,10 @@ def open_mask(value: Any, size: tuple[int, int], notices: list[str]) -> Image.Im
         mask = Image.fromarray(((np.asarray(im, np.float64) > np.asarray(im).max() / 2) * 255).astype(np.uint8), "L")
     else:
         mask = im.convert("L").point(lambda v: 255 if v >= 128 else 0)
+    if mask.size != size and abs(mask.width * size[1] - mask.height * size[0]) > max(mask.size) + max(size):
+        # Scaling would stretch what was painted to other places: a mask for another picture.
+        raise InputError(f"The mask is {mask.width}×{mask.height}, not the shape of the image ({size[0]}×{size[1]}): "
+                         "upload a mask of the same size (or proportions), or paint it in the editor.")
     if mask.size != size:
         notices.append(f"The mask is {mask.width}×{mask.height} and the image {size[0]}×{size[1]}: the mask was "
                        "scaled to the image (the image itself is not changed).")

@@ -35,6 +35,7 @@ from pipelines.errors import InputError, PresetError
 from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
 from pipelines.progress import Progress
+from pipelines.uploads import AUDIO_KINDS, probe_upload
 
 TASK = "music"
 MAX_PROMPT_CHARS = 1000
@@ -45,7 +46,6 @@ CONTEXT_FRACTION = 0.4
 # The join is crossfaded over this long (at most half the context), ending where new audio starts.
 CROSSFADE_S = 0.5
 MIN_MELODY_S = 1.0
-MAX_MELODY_BYTES = 50 * 2**20
 SILENCE_DBFS = -60.0
 # Sampled tokens get 0, the rest this: finite, so that guidance's affine mix of two equal rows
 # (transformers applies its CFG after our sampler) gives the same row back exactly.
@@ -141,11 +141,8 @@ def read_melody(path: str) -> tuple[np.ndarray, int]:
     """The reference tune as float32 (channels, samples); `InputError` saying what is wrong otherwise."""
     p = Path(path)
     name = p.name
-    if not p.is_file():
-        raise InputError("The melody file is missing: upload or record the tune again.")
-    if p.stat().st_size > MAX_MELODY_BYTES:
-        raise InputError(f"The melody file “{name}” is {p.stat().st_size / 2**20:.0f} MB; the limit is "
-                         f"{MAX_MELODY_BYTES // 2**20} MB. Upload a shorter excerpt.")
+    # Type and damage from the header first (the studio also holds it to its duration limit there).
+    probe_upload(p, AUDIO_KINDS, title=f"melody file “{name}”")
     try:
         samples, rate = read_audio(str(p))
     except InputError:

@@ -30,6 +30,7 @@ from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
 from pipelines.progress import Progress
 from pipelines.text_chunks import chunk_text, normalize_text
+from pipelines.uploads import AUDIO_KINDS, probe_upload
 
 TASK = "speech"
 # Coqui's models fail in half precision (their outputs go through numpy); the model layer honours this.
@@ -43,7 +44,6 @@ SPEED_RANGE = (0.5, 2.0)
 LUFS_RANGE = (-40.0, -5.0)
 MAX_PAUSE_MS = 3000
 REFERENCE_SECONDS = (3.0, 30.0)
-MAX_REFERENCE_BYTES = 64 * 2**20      # 30 s of even 8-channel 96 kHz float WAV is smaller
 SILENCE_DBFS = -45.0                  # a 50 ms frame quieter than this is not speech
 MIN_SOUND_S = 1.0                     # a reference needs at least this much sound in it
 FADE_S = 0.01                         # raised-cosine fade at both ends of every chunk
@@ -442,19 +442,11 @@ def read_reference(path: str, rate: int | None = None) -> ReferenceClip:
     """
     import av
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError("The reference clip did not arrive; upload or record it again.")
-    size = file.stat().st_size
-    if size > MAX_REFERENCE_BYTES:
-        raise InputError(f"The reference file is {size / 2**20:.0f} MB; a 3-30 s voice clip is far smaller. "
-                         "Upload a short clip of the speaker.")
     lo, hi = REFERENCE_SECONDS
+    # Type, damage and length from the header first: a long or disguised file is never decoded.
+    probe_upload(path, AUDIO_KINDS, title="reference clip", max_audio_s=hi)
     try:
-        with av.open(str(file)) as container:
-            if not container.streams.audio:
-                raise InputError("The reference file has no sound in it: upload or record 3-30 s of the speaker "
-                                 "talking (WAV, MP3, FLAC, OGG or M4A).")
+        with av.open(str(path)) as container:
             stream = container.streams.audio[0]
             source_rate, source_channels = stream.rate or 0, stream.channels or 0
             out_rate = rate or source_rate
@@ -468,9 +460,7 @@ def read_reference(path: str, rate: int | None = None) -> ReferenceClip:
                     break  # far enough to know it is too long
             else:
                 parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    except InputError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError, RuntimeError):
+    except (av.error.FFmpegError, OSError, ValueError, RuntimeError, IndexError):
         raise InputError("The reference clip could not be read as audio (it may be corrupt or not a sound file). "
                          "Upload WAV, MP3, FLAC, OGG or M4A, or record it in the browser.") from None
     samples = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)

@@ -1,8 +1,8 @@
 """What kind of file is this, and can it be decoded? Used on files the studio is given.
 
-The type comes from the first bytes, never from the name a visitor gave the file. The magic
-numbers are written out here (a dozen formats) rather than pulling in libmagic, a system
-library the studio does not otherwise need.
+The type comes from the first bytes, never from the name a visitor gave the file
+(pipelines.uploads.sniff_mime: a dozen magic numbers written out rather than libmagic, a system
+library the studio does not otherwise need).
 """
 from __future__ import annotations
 
@@ -14,51 +14,10 @@ import numpy as np
 import soundfile as sf
 from PIL import Image, UnidentifiedImageError
 
+from pipelines.uploads import kind_of, riff_shortfall, sniff_mime  # noqa: F401 (kind_of, sniff_mime: this module's API)
+
 # Frames pooled when reading a video's watermark, spread over its length.
 VIDEO_SAMPLE_FRAMES = 12
-
-
-def sniff_mime(head: bytes) -> str | None:
-    """MIME type from a file's first 16+ bytes, or None for formats the studio does not know."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head.startswith(b"fLaC"):
-        return "audio/flac"
-    if head.startswith(b"ID3") or _mpeg_audio_sync(head):
-        return "audio/mpeg"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"M4A ", b"M4B "):
-            return "audio/mp4"
-        if brand == b"qt  ":
-            return "video/quicktime"
-        return "video/mp4"
-    if head.startswith(b"GIF87a") or head.startswith(b"GIF89a"):
-        return "image/gif"
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"PK\x03\x04"):
-        return "application/zip"
-    return None
-
-
-def _mpeg_audio_sync(head: bytes) -> bool:
-    """An MPEG audio frame header (11 sync bits); layer bits 00 would be AAC in ADTS, not MP3."""
-    return len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and (head[1] >> 1) & 0x3 != 0
-
-
-def kind_of(mime: str | None) -> str | None:
-    """'image', 'video', 'audio' or None."""
-    if not mime:
-        return None
-    top = mime.split("/", 1)[0]
-    return top if top in ("image", "video", "audio") else None
 
 
 @dataclass
@@ -76,7 +35,7 @@ class Decoded:
 def decode(path: Path, mime: str) -> Decoded:
     """Fully decode an image, video or audio file; a damaged one gives ok=False and a reason."""
     kind = kind_of(mime)
-    short = _riff_shortfall(path) if mime in ("audio/wav", "image/webp") else 0
+    short = riff_shortfall(path) if mime in ("audio/wav", "image/webp") else 0
     if short:
         return Decoded(False, f"The file is incomplete: {short} bytes are missing from its end.")
     try:
@@ -89,15 +48,6 @@ def decode(path: Path, mime: str) -> Decoded:
     except MemoryError:
         return Decoded(False, "The file is too large to examine.")
     return Decoded(False, "This is not an image, video or audio file.")
-
-
-def _riff_shortfall(path: Path) -> int:
-    """Bytes missing from a RIFF file (WAV, WebP), whose header states its full length.
-    Decoders read a truncated WAV without complaint, so this is the check that catches it."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    declared = int.from_bytes(head[4:8], "little") + 8 if len(head) == 8 else 0
-    return max(0, declared - path.stat().st_size)
 
 
 def _decode_image(path: Path) -> Decoded:

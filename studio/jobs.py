@@ -53,13 +53,16 @@ class JobManager:
     """Runs jobs and knows which session owns which running job."""
 
     def __init__(self, history_per_session: int = 200, max_active_per_session: int = 2,
-                 max_per_minute: int = 30):
+                 max_per_minute: int = 30, max_per_ip_minute: int = 0):
         self._active: dict[str, dict[str, JobRecord]] = {}
         self._history: dict[str, list[JobRecord]] = {}
         self._started: dict[str, list[float]] = {}
+        # Start times per network address: a stranger can mint a session per request, not an address.
+        self._started_by_client: dict[str, list[float]] = {}
         self._history_limit = history_per_session
         self.max_active_per_session = max_active_per_session
         self.max_per_minute = max_per_minute
+        self.max_per_ip_minute = max_per_ip_minute  # 0: off
         self._lock = threading.Lock()
 
     def active(self, session_id: str) -> list[JobRecord]:
@@ -77,8 +80,10 @@ class JobManager:
             job.cancel.set()
         return len(jobs)
 
-    def _admit(self, session_id: str) -> None:
-        """Enforce the per-visitor limits (caller holds the lock): jobs at once, jobs per minute."""
+    def _admit(self, session_id: str, client: str | None) -> None:
+        """Enforce the fair-use limits (caller holds the lock): jobs at once and per minute of this
+        session, and jobs per minute of its network address `client` (None: not counted). A refused
+        job counts against nothing."""
         now = time.time()
         if len(self._active.get(session_id, {})) >= self.max_active_per_session:
             raise LimitError(f"You already have {self.max_active_per_session} job(s) running; wait for one to "
@@ -87,12 +92,27 @@ class JobManager:
         if len(recent) >= self.max_per_minute:
             raise LimitError(f"You started {len(recent)} jobs in the last minute (the limit is {self.max_per_minute}); "
                              f"try again in {int(60 - (now - recent[0])) + 1} s.")
+        counted = bool(client) and self.max_per_ip_minute > 0
+        if counted:
+            by_client = self._prune_clients(now).get(client, [])
+            if len(by_client) >= self.max_per_ip_minute:
+                raise LimitError(f"Too many jobs from your network address in the last minute ({len(by_client)}; the "
+                                 f"limit is {self.max_per_ip_minute} for everyone sharing it); try again in "
+                                 f"{int(60 - (now - by_client[0])) + 1} s.")
+            self._started_by_client[client] = [*by_client, now]
         recent.append(now)
         self._started[session_id] = recent
 
-    def stream(self, session_id: str, task: str, request: Any,
-               work: Callable[[JobRecord, Progress], Any]) -> Iterator[ProgressEvent | JobDone]:
+    def _prune_clients(self, now: float) -> dict[str, list[float]]:
+        """Drop start times over a minute old, and addresses left with none (the table stays small)."""
+        self._started_by_client = {c: kept for c, times in self._started_by_client.items()
+                                   if (kept := [t for t in times if now - t < 60])}
+        return self._started_by_client
+
+    def stream(self, session_id: str, task: str, request: Any, work: Callable[[JobRecord, Progress], Any],
+               client: str | None = None) -> Iterator[ProgressEvent | JobDone]:
         """Run `work(record, progress)` in a thread; yield its progress events, then `JobDone`.
+        `client` is the visitor's network address, for the per-address limit.
 
         Errors from the work are re-raised here, in the caller's thread. If the caller stops
         iterating (the visitor left, or Gradio cancelled the event), the job is cancelled.
@@ -108,7 +128,7 @@ class JobManager:
                 events.put(e)
 
         with self._lock:
-            self._admit(session_id)
+            self._admit(session_id, client)
             self._active.setdefault(session_id, {})[record.id] = record
             history = self._history.setdefault(session_id, [])
             history.append(record)

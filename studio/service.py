@@ -15,6 +15,7 @@ from pipelines.errors import InputError
 from pipelines.media import InputFile
 from pipelines.models import ModelManager
 from pipelines.progress import NO_PROGRESS, Progress, ProgressEvent
+from pipelines.uploads import MEDIA_KINDS, Probe, probe_upload
 from studio.gallery import GalleryItem, GalleryStore, now
 from studio.jobs import JobDone, JobManager, JobRecord
 from studio.settings import Settings
@@ -59,7 +60,8 @@ class Studio:
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
-                               max_per_minute=settings.jobs_per_minute)
+                               max_per_minute=settings.jobs_per_minute,
+                               max_per_ip_minute=settings.jobs_per_ip_minute)
         # Every output is scored before it is signed (the verdict goes into its manifest), and
         # every upload used as an input is checked before the pipeline runs.
         self.detector = Detector(self.models, self.publisher, settings.detect_image_preset,
@@ -75,6 +77,13 @@ class Studio:
             user = request.headers.get(self.settings.auth_header.lower())
         return session_id_for(user, server_secret(self.settings.data_dir)) if user else None
 
+    def probe_upload(self, path: str | None, kinds: Sequence[str] = MEDIA_KINDS, title: str = "file") -> Probe:
+        """Look at an upload's header before anything decodes it: a format the studio takes, not empty,
+        readable, and within the settings' pixel and duration limits; `InputError` otherwise."""
+        s = self.settings
+        return probe_upload(path, kinds, title=title, max_audio_s=s.max_upload_audio_s,
+                            max_video_s=s.max_upload_video_s, max_pixels=s.max_image_pixels)
+
     def check_upload(self, path: str) -> dict:
         """Examine a file a visitor feeds in: its credentials, watermark and the detector's score."""
         return self.detector.check_upload(Path(path))
@@ -82,6 +91,7 @@ class Studio:
     def check_inputs(self, inputs: Sequence[InputFile], record: JobRecord | None, confirmed: bool) -> None:
         """Check every upload used as an input; a flagged one needs the visitor's confirmation."""
         for inp in inputs:
+            self.probe_upload(inp.path, title=inp.title or "uploaded file")
             inp.verdict = self.check_upload(inp.path)
             if record is not None:
                 record.inputs_checked.append({"path": Path(inp.path).name, "relationship": inp.relationship,
@@ -119,10 +129,11 @@ class Studio:
         return Outcome(items, result.notices, record)
 
     def stream(self, task: str, request: Any, session_id: str, inputs: Sequence[InputFile] = (),
-               confirmed: bool = False) -> Iterator[ProgressEvent | JobDone]:
-        """`produce` as a job of this session: progress events, then `JobDone` with the Outcome."""
+               confirmed: bool = False, client: str | None = None) -> Iterator[ProgressEvent | JobDone]:
+        """`produce` as a job of this session: progress events, then `JobDone` with the Outcome.
+        `client` is the visitor's network address, for the per-address limit (None: not counted)."""
         return self.jobs.stream(session_id, task, request, lambda record, progress: self.produce(
-            task, request, session_id, progress, inputs, record, confirmed))
+            task, request, session_id, progress, inputs, record, confirmed), client=client)
 
 
 def caption(params: dict) -> str:

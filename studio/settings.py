@@ -40,6 +40,11 @@ class Settings:
     jobs_per_minute: int = 30              # jobs one visitor may start per minute
     max_upload_mb: int = 50                # largest file a visitor may upload
     max_image_pixels: int = 40_000_000     # Pillow's decompression-bomb guard for uploads
+    # uploads and strangers (hosted demos): durations are read from the file's header, before decoding
+    max_upload_audio_s: float = 600        # longest audio upload (melody, voice reference, checks); 0: no limit
+    max_upload_video_s: float = 120        # longest video upload (Verify, Detect); 0: no limit
+    jobs_per_ip_minute: int = 60           # jobs one network address may start per minute, all its sessions (0: off)
+    trusted_proxy_hops: int = 0            # reverse proxies in front that append X-Forwarded-For (0: socket peer)
     retention_days: float = 0              # delete outputs older than this (0: keep forever)
     storyboard_max_shots: int = 200        # shots a storyboard holds at most; longer scripts get a message
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)

@@ -111,14 +111,39 @@ def user_message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, StudioError) else "Something went wrong inside the studio; see the server log."
 
 
+def client_address(studio: Studio, request: gr.Request | None = None) -> str | None:
+    """The network address of the visitor making `request` (by default, the event being handled).
+
+    The socket's peer address, unless the operator says `trusted_proxy_hops` reverse proxies stand
+    in front: then the address the outermost of them saw, read from the right of X-Forwarded-For
+    (what a visitor writes into that header themselves sits further left and is ignored).
+    """
+    if request is None:
+        from gradio.context import LocalContext  # Gradio sets it around every call of a handler
+
+        request = LocalContext.request.get(None)
+    if request is None:
+        return None
+    hops = studio.settings.trusted_proxy_hops
+    if hops > 0:
+        chain = [a.strip() for a in (request.headers.get("x-forwarded-for") or "").split(",") if a.strip()]
+        if len(chain) >= hops:
+            return chain[-hops]
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)
+
+
 def stream_job(studio: Studio, session: Session, task: str, request: Any, progress: gr.Progress,
-               inputs: Sequence[InputFile] = (), confirmed: bool = False) -> Iterator[ProgressEvent | Outcome]:
+               inputs: Sequence[InputFile] = (), confirmed: bool = False,
+               gradio_request: gr.Request | None = None) -> Iterator[ProgressEvent | Outcome]:
     """Run a job of this visitor, reporting to Gradio's progress bar; yield events, then the Outcome.
 
     Studio errors become `gr.Error` with their message (shown in the page, raised by the API).
+    The job counts against the visitor's network address (`client_address`) as well as their session.
     """
     try:
-        for event in studio.stream(task, request, session.id, inputs, confirmed):
+        client = client_address(studio, gradio_request)
+        for event in studio.stream(task, request, session.id, inputs, confirmed, client=client):
             if isinstance(event, JobDone):
                 yield event.value
                 return

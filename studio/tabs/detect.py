@@ -16,7 +16,8 @@ from provenance.detect_verdict import (CREDENTIALS, LIKELY, NO_SIGN, UNSURE, WAT
 from studio.jobs import JobDone
 from studio.sessions import Session, ensure
 from studio.service import Studio
-from studio.widgets import TabHandle, default_preset, license_markdown, preset_choices
+from studio.tabs.verify import refuse_over_limits
+from studio.widgets import TabHandle, client_address, default_preset, license_markdown, preset_choices
 
 TASK = "detect"
 IMAGE_TASK, AUDIO_TASK = "detect_image", "detect_audio"
@@ -81,6 +82,10 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 raise gr.Error("The detector is not set up on this studio (see the detect_image_preset and "
                                "detect_audio_preset settings).")
             name = Path(path).name
+            try:
+                refuse_over_limits(studio.probe_upload, path)
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
 
             def work(record, job_progress):
                 verdict = detector.check_upload(Path(path), job_progress, image_preset=image_preset,
@@ -90,7 +95,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
 
             yield "⏳ Queued…", None, gr.update(), session
             try:
-                for event in studio.jobs.stream(session.id, TASK, name, work):
+                for event in studio.jobs.stream(session.id, TASK, name, work, client=client_address(studio)):
                     if isinstance(event, JobDone):
                         yield verdict_markdown(event.value, name), event.value, history_rows(studio, session), session
                         return

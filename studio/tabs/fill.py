@@ -12,6 +12,7 @@ import gradio as gr
 from pipelines import fill
 from pipelines.errors import InputError, StudioError
 from pipelines.media import InputFile
+from pipelines.uploads import IMAGE_KINDS
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
@@ -139,6 +140,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 progress=gr.Progress()):
             session = ensure(session)
             try:
+                for path, title in ((upload, "source image"), (mask_upload, "mask")):
+                    if path:  # type, damage and pixels from the header, before anything decodes it
+                        studio.probe_upload(path, IMAGE_KINDS, title)
                 source = resolve_source(studio, session, upload, source_id, editor_data)
                 mask = save_mask(studio, session, editor_data, mask_upload) if mode != "extend" else None
                 seed_value = resolve_seed(seed_mode, seed, session, TASK)
@@ -150,6 +154,8 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                     extend_left=form_number(left), extend_right=form_number(right), extend_top=form_number(top),
                     extend_bottom=form_number(bottom), aspect=aspect or "", scheduler=p.defaults.get("scheduler", "default"),
                     parent_id=source.parent_id, source_name=source.name)
+                # A clear message now, not after the queue: the numbers, the source and the mask.
+                request.check(p)
             except StudioError as e:
                 raise gr.Error(str(e), print_exception=False) from None
             # The mask is recorded by its hash in the parameters, not as an ingredient: ingredients go

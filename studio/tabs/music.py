@@ -10,8 +10,10 @@ from typing import Any
 
 import gradio as gr
 
+from pipelines.errors import StudioError
 from pipelines.media import InputFile
 from pipelines.music import Request
+from pipelines.uploads import AUDIO_KINDS
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
@@ -166,6 +168,12 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             request = Request(prompt=prompt or "", model=model, duration_s=number(duration), seed=seed_value,
                               guidance=number(guidance), temperature=number(temperature), top_k=number(top_k, int),
                               melody_path=melody or "", loudness_lufs=number(loudness))
+            try:  # a clear message now, not after the queue: the numbers, the melody's header and length
+                if melody:
+                    studio.probe_upload(melody, AUDIO_KINDS, "melody")
+                request.check(studio.models.preset(TASK, model))
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
             inputs = [InputFile(melody, "inputTo", "melody")] if melody else []
             yield gr.update(), gr.update(), gr.update(), gr.update(), "⏳ Queued…", session
             for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirm)):

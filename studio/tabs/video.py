@@ -13,6 +13,7 @@ from pipelines import video
 from pipelines.errors import InputError, StudioError
 from pipelines.media import InputFile
 from pipelines.presets import ModelPreset
+from pipelines.uploads import IMAGE_KINDS
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
@@ -134,6 +135,8 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 steps, guidance, width, height, length_by, frames, duration, fps, motion, progress=gr.Progress()):
             session = ensure(session)
             try:
+                if mode == "image" and upload:  # type, damage and pixels from the header, before decoding
+                    studio.probe_upload(upload, IMAGE_KINDS, "still")
                 still = resolve_still(studio, session, mode, upload, still_id)
                 request = video.Request(
                     prompt=prompt or "", model=model, mode=mode, image_path=still,

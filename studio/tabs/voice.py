@@ -13,7 +13,7 @@ import gradio as gr
 
 from pipelines.errors import ModelMissingError, StudioError
 from pipelines.media import InputFile
-from pipelines.speech import ATTESTATION, DEFAULT_MAX_CHARS, SPEED_RANGE, Request, describe, read_reference
+from pipelines.speech import ATTESTATION, DEFAULT_MAX_CHARS, SPEED_RANGE, Request, describe
 from studio.gallery import GalleryItem
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
@@ -116,10 +116,11 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             request = Request(text=text or "", model=model, language=language or "", speaker=speaker or "",
                               speed=speed, seed=seed_value, pause_ms=pause_ms, target_lufs=loudness,
                               reference_path=reference or "", clone_attested=bool(attest))
-            inputs = []
-            if reference:
-                _check_reference(request)
-                inputs.append(InputFile(reference, "inputTo", "reference voice"))
+            try:  # a clear message now, not after the queue: the numbers, the attestation, the clip's header
+                request.check(studio.models.preset(TASK, model))
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            inputs = [InputFile(reference, "inputTo", "reference voice")] if reference else []
             yield gr.update(), gr.update(), gr.update(), gr.update(), "⏳ Queued…", session
             for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirm)):
                 if isinstance(event, Outcome):
@@ -188,13 +189,3 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
     return TabHandle(tab, refresh=lambda session: gallery_rows(studio, session), gallery=gallery,
                      run_event=run_event)
 
-
-def _check_reference(request: Request) -> None:
-    """Fail fast, before the upload check runs: the attestation, then a usable clip."""
-    try:
-        if not request.clone_attested:
-            raise StudioError("Cloning a voice needs the speaker's permission: tick the box that says you have it, "
-                              "or remove the reference clip.")
-        read_reference(request.reference_path)
-    except StudioError as e:
-        raise gr.Error(str(e), print_exception=False) from None

@@ -49,9 +49,9 @@ def test_a_melody_needs_a_melody_model(studio, audio_files):
 
 @pytest.mark.parametrize("key, message", [
     ("silent", r"The melody “silent.wav” is silent: record or upload the tune again"),
-    ("text", r"The melody file “notes.wav” could not be read as audio: upload a WAV, FLAC, MP3, OGG or M4A"),
-    ("image", r"The melody file “cover.png” could not be read as audio"),
-    ("truncated", r"The melody file “truncated.wav” contains no audio \(it may be cut off\)"),
+    ("text", r"The melody file “notes.wav” could not be read as audio: it is not in a format this studio takes"),
+    ("image", r"The melody file “cover.png” has no sound in it: it is a PNG file"),
+    ("truncated", r"The melody file “truncated.wav” could not be read as audio: it is cut short"),
     ("short", r"The melody “short.wav” is 0.30 s long; give at least 1 s of the tune"),
 ])
 def test_unusable_melody_files(studio, audio_files, key, message):
@@ -62,7 +62,7 @@ def test_unusable_melody_files(studio, audio_files, key, message):
 
 def test_a_missing_melody_file(studio, tmp_path):
     request = music_request(model="tiny-musicgen-melody", melody_path=str(tmp_path / "gone.wav"))
-    with pytest.raises(InputError, match="The melody file is missing: upload or record the tune again"):
+    with pytest.raises(InputError, match="The melody file “gone.wav” did not arrive; upload it again"):
         execute(studio.models, "music", request)
 
 

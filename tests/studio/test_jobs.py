@@ -103,3 +103,75 @@ def test_jobs_per_minute_are_limited_per_visitor():
     with pytest.raises(LimitError, match=r"limit is 3\); try again in \d+ s"):
         list(jobs.stream("alice", "t", None, lambda r, p: "ok"))
     assert list(jobs.stream("bob", "t", None, lambda r, p: "ok"))[-1].value == "ok"
+
+
+def test_jobs_per_minute_are_limited_per_network_address_over_all_its_sessions():
+    from studio.jobs import LimitError
+
+    jobs = JobManager(max_per_minute=30, max_per_ip_minute=3)
+    for session in ("fresh-1", "fresh-2", "fresh-3"):   # a stranger minting a session per request
+        list(jobs.stream(session, "t", None, lambda r, p: "ok", client="203.0.113.7"))
+    with pytest.raises(LimitError, match=r"Too many jobs from your network address in the last minute "
+                                         r"\(3; the limit is 3 .*try again in \d+ s"):
+        list(jobs.stream("fresh-4", "t", None, lambda r, p: "ok", client="203.0.113.7"))
+    assert jobs.history("fresh-4") == []                 # refused: no job was recorded
+    assert list(jobs.stream("fresh-4", "t", None, lambda r, p: "ok", client="198.51.100.2"))[-1].value == "ok"
+    assert list(jobs.stream("fresh-5", "t", None, lambda r, p: "ok"))[-1].value == "ok"  # no address: not counted
+
+
+def test_per_address_limit_off_and_a_refused_job_costs_nothing():
+    from studio.jobs import LimitError
+
+    unlimited = JobManager(max_per_ip_minute=0)
+    for i in range(5):
+        list(unlimited.stream(f"s{i}", "t", None, lambda r, p: "ok", client="203.0.113.7"))
+    jobs = JobManager(max_per_minute=1, max_per_ip_minute=2)
+    list(jobs.stream("alice", "t", None, lambda r, p: "ok", client="203.0.113.7"))
+    with pytest.raises(LimitError, match="You started 1 jobs"):   # the session's limit refuses first ...
+        list(jobs.stream("alice", "t", None, lambda r, p: "ok", client="203.0.113.7"))
+    # ... and that refusal did not use up the address's budget: bob, same address, still gets one.
+    assert list(jobs.stream("bob", "t", None, lambda r, p: "ok", client="203.0.113.7"))[-1].value == "ok"
+    with pytest.raises(LimitError, match="network address"):
+        list(jobs.stream("carol", "t", None, lambda r, p: "ok", client="203.0.113.7"))
+
+
+def test_client_address_is_the_peer_unless_proxies_are_trusted():
+    from types import SimpleNamespace
+
+    from studio.settings import Settings
+    from studio.widgets import client_address
+
+    def request(peer, forwarded=None):
+        headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+
+    def studio(hops):
+        return SimpleNamespace(settings=Settings(trusted_proxy_hops=hops))
+
+    assert client_address(studio(0), request("127.0.0.1", "6.6.6.6")) == "127.0.0.1"    # never trusted by default
+    assert client_address(studio(1), request("10.0.0.2", "6.6.6.6, 203.0.113.7")) == "203.0.113.7"
+    assert client_address(studio(2), request("10.0.0.2", "6.6.6.6, 203.0.113.7, 10.0.0.9")) == "203.0.113.7"
+    assert client_address(studio(1), request("10.0.0.2")) == "10.0.0.2"                  # no header: the peer
+
+
+def test_sessions_from_one_address_share_its_budget_through_the_live_server(live_url, studio, tmp_path):
+    """Two visitors (two sessions) from 127.0.0.1: the address's budget is theirs together, on the
+    Detect tab's job path and on every generating tab's (widgets.stream_job) alike."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")                       # "cannot judge" at once: a job, but no model runs
+    saved = studio.jobs
+    studio.jobs = JobManager(max_active_per_session=2, max_per_minute=30, max_per_ip_minute=2)
+    try:
+        alice, bob = Client(live_url, verbose=False), Client(live_url, verbose=False)
+        for visitor in (alice, bob):
+            card, _, _ = visitor.predict(handle_file(str(empty)), api_name="/detect")
+            assert "cannot judge" in card
+        with pytest.raises(AppError, match="Too many jobs from your network address"):
+            bob.predict(handle_file(str(empty)), api_name="/detect")
+        with pytest.raises(AppError, match="Too many jobs from your network address"):
+            Client(live_url, verbose=False).predict("a lighthouse", "", api_name="/generate_image")
+    finally:
+        studio.jobs = saved
