@@ -57,6 +57,11 @@ class Studio:
                           compile=settings.compile, cache_hook=settings.cache_hook, channels_last=settings.channels_last)
         self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir,
                                    embedding_cache_mb=settings.embedding_cache_mb)
+        # Where tasks run: in this process, or on Ray Serve (studio/backends.py); the detector and
+        # publishing below stay here either way.
+        from studio.backends import make_backend
+
+        self.backend = make_backend(settings, self.models)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
@@ -106,12 +111,10 @@ class Studio:
                 inputs: Sequence[InputFile] = (), record: JobRecord | None = None,
                 confirmed: bool = False) -> Outcome:
         """Check the inputs, run `request`, publish every artifact (signed, checked), add it to the gallery."""
-        from pipelines.runner import execute
-
         if inputs:
             progress.update(0, 1, "checking inputs")
             self.check_inputs(inputs, record, confirmed)
-        result = execute(self.models, task, request, progress)
+        result = self.backend.execute(task, request, progress)
         progress.update(0, len(result.artifacts), "signing")
         items = []
         for i, artifact in enumerate(result.artifacts):
@@ -127,6 +130,10 @@ class Studio:
         if record is not None:
             record.notices = list(result.notices)
         return Outcome(items, result.notices, record)
+
+    def close(self) -> None:
+        """Release the backend: a Ray the studio started is shut down; a joined cluster keeps running."""
+        self.backend.close()
 
     def stream(self, task: str, request: Any, session_id: str, inputs: Sequence[InputFile] = (),
                confirmed: bool = False, client: str | None = None) -> Iterator[ProgressEvent | JobDone]:

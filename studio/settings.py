@@ -36,6 +36,11 @@ class Settings:
     # queue
     queue_size: int = 64                   # jobs waiting at most, over all visitors
     jobs_per_device: int = 1               # jobs running at once on the accelerator
+    # where tasks run (README: "Scale-out on Ray Serve")
+    backend: str = "local"                 # local (in this process) or ray (Ray Serve deployments)
+    ray_address: str = ""                  # "": start a local Ray on 127.0.0.1; "auto" or "ray://host:10001": join a cluster
+    ray_num_cpus: int = 0                  # CPUs of the local Ray the studio starts (0: all of this machine's)
+    ray_serve_config: str = ""             # deployment options file ("": presets/serve.toml)
     jobs_per_visitor: int = 2              # jobs one visitor may have running or waiting at once
     jobs_per_minute: int = 30              # jobs one visitor may start per minute
     max_upload_mb: int = 50                # largest file a visitor may upload
