@@ -152,6 +152,10 @@ class ModelManager:
                 from pipelines.lora import apply_lora
 
                 notices += apply_lora(pipe, preset, self)
+            if preset.ip_adapter:  # its own cache entry: the plain preset's pipeline keeps its processors
+                from pipelines.ip_adapter import apply_ip_adapter
+
+                notices += apply_ip_adapter(pipe, preset, self, device)
             return Loaded(pipe, preset, device, DTYPE_NAMES[dtype], notices)
 
         return self.cache.get_or_load(key, load)
@@ -162,7 +166,8 @@ class ModelManager:
         module = registry.task_module(task)
         if not getattr(module, "BASE_TASK", None) or not hasattr(module, "from_base"):
             return None
-        weights = lambda p: (p.repo, p.revision, p.variant, p.local_dir, p.tiny, sorted(p.lora.items()))  # noqa: E731
+        weights = lambda p: (p.repo, p.revision, p.variant, p.local_dir, p.tiny, sorted(p.lora.items()),  # noqa: E731
+                             sorted(p.ip_adapter.items()))
         return next((p.name for p in self.presets(module.BASE_TASK).values() if weights(p) == weights(preset)), None)
 
     def pull(self, task: str, preset_name: str) -> str:
@@ -178,6 +183,10 @@ class ModelManager:
             return str(download(preset))
         from huggingface_hub import snapshot_download
 
+        if preset.ip_adapter:
+            from pipelines.ip_adapter import download as download_adapter
+
+            download_adapter(preset)
         return snapshot_download(preset.repo, revision=preset.revision)
 
 

@@ -45,6 +45,7 @@ class ModelPreset:
     fast: bool = False               # a few-step preset
     preview: str | None = None       # a preview_decoder preset for live previews
     lora: dict[str, Any] = field(default_factory=dict)  # a few-step adapter fused at load (pipelines/lora.py)
+    ip_adapter: dict[str, Any] = field(default_factory=dict)  # image-prompt adapter loaded at load (pipelines/ip_adapter.py)
     defaults: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     # Classifier presets only: which labels mean "generated", and the calibrated score bands.
@@ -91,6 +92,10 @@ def parse_presets(task: str, data: dict[str, Any], request_fields: set[str] | No
         bad_limits = set(entry.get("limits", {})) - LIMIT_KEYS
         if bad_limits:
             raise PresetError(f"{task}: preset {name!r} has unknown limits {sorted(bad_limits)}")
+        if "ip_adapter" in entry:
+            from pipelines.ip_adapter import check_spec
+
+            check_spec(f"{task}: preset {name!r}", entry["ip_adapter"])
         if request_fields is not None:
             bad_defaults = set(entry.get("defaults", {})) - request_fields
             if bad_defaults:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -11,6 +11,7 @@ from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_not
                                  request_view, step_callback)
 from pipelines.embeddings import prompt_embeddings, repeat_for_batch
 from pipelines.errors import InputError
+from pipelines.ip_adapter import reference_strength
 from pipelines.media import ImageArtifact, Result
 from pipelines.presets import ModelPreset, StylePreset
 from pipelines.progress import Progress
@@ -34,6 +35,10 @@ class Request:
     height: int = 512
     batch: int = 1
     scheduler: str = "default"
+    # A character or style reference (a PIL image, never a path) for presets with an IP-Adapter,
+    # and how strongly it steers the image (0: not at all, 1: as much as the adapter can).
+    reference: Any = field(default=None, repr=False)
+    reference_strength: float = 0.6
     # Filled in by the studio from the presets; part of the recorded parameters.
     styled_prompt: str = field(default="", repr=False)
     styled_negative: str = field(default="", repr=False)
@@ -76,6 +81,26 @@ class Request:
         max_pixels = preset.limit("max_pixels")
         if max_pixels and self.width * self.height > max_pixels:
             raise InputError(f"{self.width}x{self.height} is over this model's limit of {max_pixels:,} pixels.")
+        self.check_reference(preset)
+
+    def check_reference(self, preset: ModelPreset) -> None:
+        """The reference and its strength: an image, 0..1, and a model with an adapter to follow it."""
+        strength = self.reference_strength
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength):
+            raise InputError(f"The reference strength must be a number from 0 to 1, not {strength!r}.")
+        if not 0 <= strength <= 1:
+            raise InputError(f"The reference strength {strength:g} is out of range: use 0 (ignore the reference) "
+                             "to 1 (follow it as closely as the model can); 0.5-0.7 keeps the prompt in charge.")
+        if self.reference is None:
+            return
+        from PIL import Image
+
+        if not isinstance(self.reference, Image.Image):
+            raise InputError("The reference must be a picture (PNG, JPEG or WebP), not "
+                             f"{type(self.reference).__name__}.")
+        if not preset.ip_adapter:
+            raise InputError(f"The model “{preset.label}” cannot follow a reference image. "
+                             f"Choose one that can: {', '.join(reference_presets())}; or remove the reference.")
 
     def apply_style(self, style: StylePreset) -> None:
         self.styled_prompt, self.styled_negative = style.apply(self.prompt.strip(), self.negative_prompt)
@@ -124,13 +149,15 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         kwargs.pop("prompt")
         kwargs.pop("negative_prompt", None)
         kwargs.update(repeat_for_batch(embeds, request.batch))
-    with torch.inference_mode():
+    strength = adapter_strength(view, request, kwargs)
+    with torch.inference_mode(), reference_strength(strength):
         images = view(**kwargs).images
         if draft:
             images = progress.previewer.decode(view, images, request.height, request.width, preview=False)
     progress.update(request.steps, request.steps, "done")
 
     params = _params(request, prompt, negative, view)
+    params.update(reference_params(request, strength))
     params["decoder"] = "tiny autoencoder (draft)" if draft else "full VAE"
     artifacts = [ImageArtifact(image=img, params={**params, "seed": seed}) for img, seed in zip(images, seeds)]
     return Result(artifacts, notices)
@@ -140,8 +167,46 @@ def _is_flux(pipe) -> bool:
     return type(pipe).__name__.startswith("Flux")
 
 
+def adapter_strength(pipe, request: Request, kwargs: dict[str, Any]) -> float:
+    """Add the reference to a call of an adapter pipeline; returns the strength the adapter runs at.
+
+    An adapter pipeline's UNet needs image embeddings on every call; without a reference it gets a
+    blank one at strength 0, where the adapter's layers are skipped (the plain model's image).
+    """
+    if getattr(pipe, "image_encoder", None) is None:
+        return 0.0
+    from PIL import Image
+
+    reference = request.reference
+    blank = reference is None
+    if blank:
+        reference = Image.new("RGB", (64, 64))
+    kwargs["ip_adapter_image"] = reference.convert("RGB")
+    return 0.0 if blank else float(request.reference_strength)
+
+
+def reference_params(request: Request, strength: float) -> dict[str, Any]:
+    """What an output records about its reference: the image's hash (of its RGB pixels) and strength."""
+    if request.reference is None:
+        return {}
+    import hashlib
+
+    rgb = request.reference.convert("RGB")
+    digest = hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+    return {"reference_sha256": digest, "reference_size": [rgb.width, rgb.height], "reference_strength": strength}
+
+
+def reference_presets() -> list[str]:
+    """Names of the text-to-image presets that can follow a reference image."""
+    from pipelines import registry
+    from pipelines.presets import load_presets
+
+    return [name for name, p in load_presets(TASK, registry.request_fields(TASK)).items() if p.ip_adapter]
+
+
 def _params(request: Request, prompt: str, negative: str, view) -> dict[str, Any]:
-    params = {k: v for k, v in asdict(request).items() if k not in ("batch", "styled_prompt", "styled_negative")}
+    skip = ("batch", "styled_prompt", "styled_negative", "reference", "reference_strength")
+    params = {f.name: getattr(request, f.name) for f in fields(request) if f.name not in skip}
     params.update(task=TASK, prompt=request.prompt, negative_prompt=request.negative_prompt,
                   prompt_sent=prompt, negative_prompt_sent=negative,
                   scheduler=request.scheduler, scheduler_class=type(view.scheduler).__name__,

@@ -22,6 +22,7 @@ FAMILIES: dict[str, str] = {
     "flux": "pipelines.tiny.image:build_flux",
     "taesd": "pipelines.tiny.image:build_taesd", "taesd-1ch": "pipelines.tiny.image:build_taesd_1ch",
     "sd15-lora": "pipelines.tiny.image:build_sd15_lora",
+    "sd15-ip-adapter": "pipelines.tiny.ip_adapter:build_sd15_ip_adapter", "sdxl-ip-adapter": "pipelines.tiny.ip_adapter:build_sdxl_ip_adapter",
     "sd15-inpaint": "pipelines.tiny.fill:build_sd15_inpaint", "sdxl-inpaint": "pipelines.tiny.fill:build_sdxl_inpaint", "flux-fill": "pipelines.tiny.fill:build_flux_fill",
     "vits": "pipelines.tiny.speech:build_vits", "xtts": "pipelines.tiny.speech:build_xtts",
     "musicgen": "pipelines.tiny.audio:build_musicgen", "musicgen-stereo": "pipelines.tiny.audio:build_musicgen_stereo", "musicgen-melody": "pipelines.tiny.audio:build_musicgen_melody", "stable-audio": "pipelines.tiny.audio:build_stable_audio", "audioldm2": "pipelines.tiny.audio:build_audioldm2",
