@@ -100,13 +100,14 @@ class Board:
     reference_path: str = ""             # the visitor's character/style reference, as uploaded
     reference_name: str = ""
     reference_verdict: dict[str, Any] = field(default_factory=dict)
+    reference_strength: float = 0.6      # how strongly the reference steers panels (IP-Adapter scale)
     share_token: str = ""
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
     SETTINGS = ("style", "model", "look", "seed_policy", "seed", "width", "height", "steps", "fps", "voice_model",
                 "voices", "music_model", "music_prompt", "music_path", "music_id", "music_level_db",
-                "reference_path", "reference_name", "reference_verdict")
+                "reference_path", "reference_name", "reference_verdict", "reference_strength")
 
     @property
     def duration_s(self) -> float:

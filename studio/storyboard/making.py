@@ -1,4 +1,4 @@
-"""The board operations that run jobs: panels, voice-over takes, the music bed, and exports.
+"""The board operations that run jobs: voice-over takes, the music bed, and exports (panels: panels.py).
 
 Each is a generator of `Step`s ending with one `Finished`. A panel or take that fails is marked
 on its shot with the message and the run goes on; a board-level problem (a flagged reference
@@ -12,12 +12,9 @@ import secrets
 from typing import TYPE_CHECKING, Iterator
 
 from pipelines.errors import Cancelled, InputError, StudioError
-from pipelines.media import InputFile
 from pipelines.progress import ProgressEvent
 from studio.gallery import GalleryItem, now
 from studio.jobs import JobDone
-from studio.service import NeedsConfirmation
-from studio.sessions import random_seed
 from studio.storyboard import board as bd
 from studio.storyboard import exports as ex
 from studio.storyboard.board import Board
@@ -41,81 +38,6 @@ def merge_notices(notices: list[str], new: list[str]) -> list[str]:
 
 def _shot_by_id(board: Board, shot_id: str):
     return next((s for s in board.shots if s.id == shot_id), None)
-
-
-def generate_panels(service: "BoardService", session_id: str, board_id: str, numbers, only_missing: bool,
-                    new_take: bool, confirmed: bool) -> Iterator["Step | Finished"]:
-    """Make the panels of the chosen shots (all by default), one text-to-image job each."""
-    from pipelines.text_to_image import Request
-    from studio.storyboard.service import PANEL_TASK, REFERENCE_NOTE, Finished, Step
-
-    board = service.get(session_id, board_id)
-    service.studio.models.preset(PANEL_TASK, board.model)
-    indices = [board.index(n) for n in numbers] if numbers else list(range(len(board.shots)))
-    if only_missing:
-        indices = [i for i in indices if board.shots[i].status != "done"]
-    if not indices:
-        yield Finished(board, "Every shot already has an up-to-date panel; untick 'only shots without a panel' to "
-                              "make them all again.")
-        return
-    inputs = [InputFile(board.reference_path, "inputTo", f"reference: {board.reference_name}")] \
-        if board.reference_path else []
-    confirmed = confirmed or bool(board.reference_verdict.get("confirmed"))
-    stop = service._begin(session_id)
-    made, failed, notices, items = 0, [], [REFERENCE_NOTE] if inputs else [], []
-    total = len(indices)
-    try:
-        for k, i in enumerate(indices):
-            if stop.is_set():
-                raise Cancelled()
-            shot = board.shots[i]
-            seed = (shot.seed if shot.seed_locked else random_seed()) if new_take else board.seed_for(i, random_seed())
-            prompt = shot.prompt_text(board.look)
-            request = Request(prompt=prompt, model=board.model, style=board.style, seed=seed, steps=board.steps,
-                              width=board.width, height=board.height)
-            label = f"Panel {i + 1} ({k + 1} of {total})"
-            yield Step(f"{label}: queued", k, total)
-            try:
-                outcome = yield from service._run(session_id, PANEL_TASK, request, inputs, confirmed, label, k, total)
-            except (Cancelled, NeedsConfirmation):
-                raise
-            except StudioError as e:
-                failed.append(f"shot {i + 1}: {e}")
-                board = _record_panel(service, board, shot.id, error=str(e))
-                yield Step(f"{label}: failed", k + 1, total, board)
-                continue
-            image = next(item for item in outcome.items if item.mime.startswith("image/"))
-            items.append(image)
-            merge_notices(notices, outcome.notices)
-            board = _record_panel(service, board, shot.id, item=image, seed=seed, prompt=shot.prompt)
-            made += 1
-            yield Step(f"{label}: done", k + 1, total, board)
-    except Cancelled:
-        yield Finished(service.get(session_id, board_id), f"Cancelled after {made} of {total} panel(s); the panels "
-                                                         "made are kept.", notices, items)
-        return
-    finally:
-        service._end(session_id, stop)
-    message = f"Made {made} of {total} panel(s)."
-    if failed:
-        message += " Failed (the others are kept; fix and regenerate these): " + "; ".join(failed)
-    yield Finished(service.get(session_id, board_id), message, notices, items)
-
-
-def _record_panel(service, board: Board, shot_id: str, *, item: GalleryItem | None = None, seed: int = 0,
-                  prompt: str = "", error: str = "") -> Board:
-    """Write a panel (or its failure) to its shot, as the shot is now in the store."""
-    fresh = service.store.get(board.session_id, board.id) or board
-    shot = _shot_by_id(fresh, shot_id)
-    if shot is None:  # deleted while its panel was being made; the image stays in the gallery
-        return fresh
-    if item is None:
-        shot.status, shot.error = "failed", error
-    else:
-        shot.panel_path, shot.panel_id, shot.seed, shot.error = item.path, item.id, seed, ""
-        shot.status = "done" if shot.prompt == prompt else "stale"
-    service.store.save_shot(fresh, shot)
-    return fresh
 
 
 def generate_voices(service: "BoardService", session_id: str, board_id: str, voice_model: str | None,
@@ -286,7 +208,10 @@ def export(service: "BoardService", session_id: str, board_id: str, kind: str) -
         return items
 
     items = None
-    for event in service.studio.jobs.stream(session_id, EXPORT_TASK, ExportRequest(board.id, kind), work):
+    from studio.widgets import client_address  # the visitor's address, for the per-address limit
+
+    for event in service.studio.jobs.stream(session_id, EXPORT_TASK, ExportRequest(board.id, kind), work,
+                                            client=client_address(service.studio)):
         if isinstance(event, JobDone):
             items = event.value  # read on to the stream's end, so the job is recorded as done
         elif isinstance(event, ProgressEvent):

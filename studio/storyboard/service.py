@@ -33,9 +33,7 @@ PANEL_TASK, VOICE_TASK, MUSIC_TASK, EXPORT_TASK = "text_to_image", "speech", "mu
 REFERENCE_MAX_BYTES = 40 * 2**20
 REFERENCE_MAX_PIXELS = 40_000_000
 REFERENCE_MIN_SIDE = 64
-REFERENCE_NOTE = ("The reference image is recorded as an ingredient of every panel and was checked by the "
-                  "AI-content detector; it does not yet steer the images (IP-Adapter conditioning is not "
-                  "available), so the shared style and seed carry the look.")
+DELETED = "This board was deleted or never existed."
 
 
 @dataclass
@@ -54,6 +52,7 @@ class Finished:
     message: str
     notices: list[str] = field(default_factory=list)
     items: list[GalleryItem] = field(default_factory=list)
+    remaining: int = 0          # panels of the run still to make (each its own queued event)
 
 
 @dataclass
@@ -72,6 +71,7 @@ class BoardService:
         self.store = BoardStore(studio.settings.db_path)
         self.folder = studio.settings.data_dir / "storyboards"
         self._stops: dict[str, threading.Event] = {}
+        self._runs: dict[tuple[str, str], Any] = {}   # (session, board) -> its panels.PanelRun
         self._lock = threading.Lock()
 
     @property
@@ -117,20 +117,30 @@ class BoardService:
         """(label, board id) of the visitor's boards, most recently changed first."""
         return [(f"{title} · {count} shots", board_id) for board_id, title, count, _ in self.store.list(session_id)]
 
-    def delete(self, session_id: str, board_id: str) -> None:
-        self.get(session_id, board_id)
+    def delete(self, session_id: str, board_id: str) -> Board:
+        """Delete one of the visitor's boards: its shots, its share link and its own folder (the reference
+        copy, export scratch). Panels, takes, music and exports stay in the visitor's gallery, signed
+        outputs like any other, until the gallery's retention removes them."""
+        board = self.get(session_id, board_id)
+        with self._lock:
+            run = self._runs.pop((session_id, board_id), None)
+        if run is not None:
+            run.cancelled.set()
         self.store.delete(session_id, board_id)
-        shutil.rmtree(self.folder / board_id, ignore_errors=True)  # the reference copy; outputs stay in the gallery
+        shutil.rmtree(self.folder / board_id, ignore_errors=True)
+        return board
 
     def update_settings(self, session_id: str, board_id: str, **settings: Any) -> Board:
         """Change how panels are made (style, model, look, seeds, size, steps, fps, title, music level);
         panels made with other settings are marked stale."""
         board = self.get(session_id, board_id)
-        before = (board.style, board.model, board.look, board.width, board.height, board.steps)
+        before = (board.style, board.model, board.look, board.width, board.height, board.steps,
+                  board.reference_strength)
         if settings.get("title") is not None:
             board.title = str(settings.pop("title")).strip()[:120] or board.title
         self._apply_settings(board, {k: v for k, v in settings.items() if v is not None})
-        if before != (board.style, board.model, board.look, board.width, board.height, board.steps):
+        if before != (board.style, board.model, board.look, board.width, board.height, board.steps,
+                      board.reference_strength):
             for shot in board.shots:
                 if shot.status == "done":
                     shot.status = "stale"
@@ -139,7 +149,7 @@ class BoardService:
 
     def _apply_settings(self, board: Board, values: dict[str, Any]) -> None:
         unknown = set(values) - {"style", "model", "look", "seed_policy", "seed", "width", "height", "steps", "fps",
-                                 "music_level_db"}
+                                 "music_level_db", "reference_strength"}
         if unknown:
             raise InputError(f"Unknown board settings: {', '.join(sorted(unknown))}.")
         for name, value in values.items():
@@ -154,6 +164,11 @@ class BoardService:
         board.look = str(board.look or "").strip()[:500]
         if not -30 <= float(board.music_level_db) <= 0:
             raise InputError(f"The music level {board.music_level_db:g} dB is out of range: use -30 to 0 dB.")
+        strength = board.reference_strength
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+            raise InputError(f"The reference strength {strength!r} is out of range: use 0 (ignore the reference) "
+                             "to 1 (follow it closely); 0.5-0.7 keeps each shot's prompt in charge.")
+        board.reference_strength = float(strength)
         from pipelines.text_to_image import Request
 
         preset = self.studio.models.preset(PANEL_TASK, board.model)  # PresetError names the choices
@@ -172,7 +187,10 @@ class BoardService:
             self._attach_reference(board, path, confirmed)
         else:
             board.reference_path, board.reference_name, board.reference_verdict = "", "", {}
-        self.store.save_settings(board)
+        for shot in board.shots:  # made with another reference (or none)
+            if shot.status == "done":
+                shot.status = "stale"
+        self.store.save(board)
         return board
 
     def _attach_reference(self, board: Board, path: str, confirmed: bool) -> None:
@@ -243,7 +261,10 @@ class BoardService:
 
     def shared(self, link_or_token: str) -> Board:
         """The board a share link (or its token) opens, for reading only."""
-        board = self.store.get_shared(token_from(link_or_token))
+        token = token_from(link_or_token)
+        board = self.store.get_shared(token)
+        if board is None and token and self.store.was_deleted(token):
+            raise InputError(DELETED)
         if board is None:
             raise InputError("This share link does not open a board: check that it was copied whole, or ask its "
                              "owner to share it again (they may have stopped sharing it).")
@@ -257,12 +278,15 @@ class BoardService:
     # ---- cancelling -------------------------------------------------------------------------------
 
     def cancel(self, session_id: str) -> int:
-        """Stop this visitor's board run after the current job, and that job too."""
+        """Stop this visitor's board runs (panels: before the next one) and the job running now."""
         with self._lock:
             stop = self._stops.get(session_id)
+            runs = [run for (owner, _), run in self._runs.items() if owner == session_id]
         if stop is not None:
             stop.set()
-        return self.studio.jobs.cancel(session_id) + (1 if stop is not None else 0)
+        for run in runs:
+            run.cancelled.set()
+        return self.studio.jobs.cancel(session_id) + (1 if stop is not None else 0) + len(runs)
 
     def _begin(self, session_id: str) -> threading.Event:
         with self._lock:
@@ -279,7 +303,10 @@ class BoardService:
         """One job through Studio.stream: yields Steps; returns (via StopIteration) its Outcome."""
         outcome = None
         # Read the stream to its end: leaving it at JobDone would close it, which marks the job cancelled.
-        for event in self.studio.stream(task, request, session_id, inputs, confirmed):
+        from studio.widgets import client_address  # the visitor's address, for the per-address limit
+
+        for event in self.studio.stream(task, request, session_id, inputs, confirmed,
+                                        client=client_address(self.studio)):
             if isinstance(event, JobDone):
                 outcome = event.value
             elif isinstance(event, ProgressEvent):
@@ -294,9 +321,41 @@ class BoardService:
     def generate_panels(self, session_id: str, board_id: str, numbers: list[int] | None = None, *,
                         only_missing: bool = False, new_take: bool = False,
                         confirmed: bool = False) -> Iterator[Step | Finished]:
-        from studio.storyboard.making import generate_panels
+        """Make the chosen panels (all by default) in this thread, one job each (CLI, tests, one panel)."""
+        from studio.storyboard.panels import make_all
 
-        return generate_panels(self, session_id, board_id, numbers, only_missing, new_take, confirmed)
+        return make_all(self, session_id, board_id, numbers, only_missing, new_take, confirmed)
+
+    def plan_panels(self, session_id: str, board_id: str, *, only_missing: bool = False,
+                    confirmed: bool = False):
+        """Mark the panels to make (a `panels.PanelRun`); `next_panel` then makes one per call."""
+        from studio.storyboard.panels import plan
+
+        return plan(self, session_id, board_id, None, only_missing, False, confirmed)
+
+    def next_panel(self, session_id: str, board_id: str, run_id: str = "") -> Iterator[Step | Finished]:
+        """Make the next panel of the visitor's run on this board (one job); `Finished.remaining` says
+        how many are left. A run that was replaced (`run_id` no longer current) makes nothing."""
+        from studio.storyboard.panels import current, next_panel
+
+        board = self.get(session_id, board_id)
+        run = current(self, session_id, board_id)
+        if run is None or (run_id and run.id != run_id):
+            return iter([Finished(board, "No panels of this board are waiting to be made; press Generate all "
+                                         "panels to make them.")])
+        return next_panel(self, run)
+
+    def current_run(self, session_id: str, board_id: str):
+        """The visitor's panel run on this board still under way, if any."""
+        from studio.storyboard.panels import current
+
+        return current(self, session_id, board_id)
+
+    def reference_models(self) -> list[str]:
+        """Board models whose panels can follow a reference image (through an IP-Adapter)."""
+        from studio.storyboard.panels import reference_models
+
+        return reference_models(self)
 
     def generate_voices(self, session_id: str, board_id: str, *, voice_model: str | None = None,
                         voices: dict[str, str] | None = None, only_missing: bool = False) -> Iterator[Step | Finished]:

@@ -7,6 +7,7 @@ through `get_shared` with a board's share token (read-only: the service never wr
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS storyboard_shots (
     board_id TEXT NOT NULL, id TEXT NOT NULL, position INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (board_id, id));
 CREATE INDEX IF NOT EXISTS storyboard_shots_order ON storyboard_shots(board_id, position);
+CREATE TABLE IF NOT EXISTS storyboard_deleted_links (token_sha256 TEXT PRIMARY KEY, deleted REAL NOT NULL);
 """
 
 
@@ -97,11 +99,23 @@ class BoardStore:
                               "GROUP BY b.id ORDER BY b.updated DESC", (session_id,)).fetchall()
 
     def delete(self, session_id: str, board_id: str) -> bool:
+        """Delete a board and its shots; its share link, if any, is remembered as deleted (by hash only)."""
         with self._connect() as db:
+            row = db.execute("SELECT share_token FROM storyboard_boards WHERE id = ? AND session_id = ?",
+                             (board_id, session_id)).fetchone()
             cur = db.execute("DELETE FROM storyboard_boards WHERE id = ? AND session_id = ?", (board_id, session_id))
             if cur.rowcount:
                 db.execute("DELETE FROM storyboard_shots WHERE board_id = ?", (board_id,))
+                if row and row[0]:
+                    db.execute("INSERT OR REPLACE INTO storyboard_deleted_links VALUES (?, ?)",
+                               (_token_hash(row[0]), time.time()))
             return cur.rowcount == 1
+
+    def was_deleted(self, token: str) -> bool:
+        """Whether `token` was the share link of a board since deleted."""
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM storyboard_deleted_links WHERE token_sha256 = ?",
+                              (_token_hash(token),)).fetchone() is not None
 
     @staticmethod
     def _board(db: sqlite3.Connection, row) -> Board:
@@ -112,3 +126,7 @@ class BoardStore:
         values = {k: v for k, v in json.loads(settings).items() if k in known}
         return Board(id=board_id, session_id=session_id, title=title, shots=shots, share_token=token or "",
                      created=created, updated=updated, **values)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

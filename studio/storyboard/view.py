@@ -39,7 +39,8 @@ def summary_markdown(board: Board | None, *, read_only: bool = False) -> str:
         parts.append("Voices: " + ", ".join(f"{speaker_label(k)} → {v or 'default'}" for k, v in board.voices.items()))
     if board.reference_name:
         verdict = board.reference_verdict.get("verdict", "checked")
-        parts.append(f"Reference: {board.reference_name} (AI-content check: {verdict}; recorded as an ingredient)")
+        parts.append(f"Reference: {board.reference_name} (AI-content check: {verdict}; strength "
+                     f"{board.reference_strength:g}; recorded as an ingredient)")
     if failed:
         parts.append(f"⚠️ Failed: shot(s) {', '.join(failed)} — see the table; regenerate them.")
     if stale:

@@ -21,6 +21,7 @@ from studio.service import Studio
 from studio.storyboard import view
 from studio.storyboard.board import FPS_CHOICES, MOTIONS, SEED_POLICIES, voices_text
 from studio.storyboard.script import DEFAULT_DURATION_S, dialogue_text
+from studio.storyboard.panels import NOTHING_TO_MAKE
 from studio.storyboard.service import (EXPORT_TASK, MUSIC_TASK, PANEL_TASK, VOICE_TASK, BoardService, Finished,
                                        Step, frame_size)
 from studio.storyboard.templates import load_templates
@@ -68,6 +69,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             with gr.Column(scale=2):
                 boards = gr.Dropdown([], value=None, label="Your boards", allow_custom_value=True,
                                      elem_id="sb-boards")
+                with gr.Row():
+                    sure = gr.Checkbox(label="Yes, delete this board", value=False, elem_id="sb-delete-sure")
+                    delete_board = gr.Button("Delete board", variant="stop", size="sm", elem_id="sb-delete-board")
                 with gr.Accordion("New board from a script", open=True):
                     template = gr.Dropdown([(t.label, t.name) for t in templates.values()], value="blank",
                                            label="Start from a template")
@@ -93,6 +97,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                         fps = gr.Dropdown(list(FPS_CHOICES), value=24, label="Animatic fps")
                     reference = gr.File(label="Character or style reference image (optional)", type="filepath",
                                         file_types=["image"], elem_id="sb-reference")
+                    gr.Markdown(reference_hint(service), elem_id="sb-reference-hint")
+                    strength = gr.Slider(0, 1, value=0.6, step=0.05, label="Reference strength",
+                                         info="0: ignore it · 0.5-0.7: the prompt stays in charge · 1: follow it closely")
                     confirm = gr.Checkbox(label=CONFIRM_REFERENCE, value=False)
                     apply = gr.Button("Apply settings to this board")
             with gr.Column(scale=3):
@@ -104,6 +111,8 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                     generate = gr.Button("Generate all panels", variant="primary", elem_id="sb-generate")
                     only_missing = gr.Checkbox(label="Only shots without an up-to-date panel", value=False)
                     cancel = gr.Button("Cancel", variant="stop", elem_id="sb-cancel")
+                # "board:run:n" of the panel run under way: each change makes one more panel (see on_next)
+                chain = gr.Textbox(value="", visible="hidden", elem_id="sb-chain")
                 table = gr.Dataframe(headers=view.SHOT_HEADERS, value=[], interactive=False, wrap=True,
                                      max_height=300, label="Shots (select one to edit it)", elem_id="sb-shots")
                 editor = build_editor()
@@ -127,29 +136,30 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
 
         @friendly
         def on_create(session, script, title, style, look, model, seed_policy, seed, width, height, steps, fps,
-                      duration, motion, reference, confirm):
+                      duration, motion, reference, confirm, strength=None):
             session = ensure(session)
             board = service.create(session.id, script or "", title=title or "", reference=reference,
                                    confirmed=bool(confirm), duration_s=duration, motion=motion,
+                                   reference_strength=strength,
                                    **settings_of(style, look, model, seed_policy, seed, width, height, steps, fps))
             return show(session, board, f"Created **{board.title}** with {len(board.shots)} shots. Press "
                                         "**Generate all panels**.")
 
         device = dict(concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
-        create.click(on_create, [session_state, script, title, *settings_in, duration, motion, reference, confirm],
-                     board_view, api_name="create_board", **device)
+        create.click(on_create, [session_state, script, title, *settings_in, duration, motion, reference, confirm,
+                                 strength], board_view, api_name="create_board", **device)
 
         @friendly
         def on_apply(session, board_id, style, look, model, seed_policy, seed, width, height, steps, fps, reference,
-                     confirm):
+                     confirm, strength=None):
             session = ensure(session)
-            board = service.update_settings(session.id, board_id, **settings_of(
+            board = service.update_settings(session.id, board_id, reference_strength=strength, **settings_of(
                 style, look, model, seed_policy, seed, width, height, steps, fps))
             if reference:
                 board = service.set_reference(session.id, board_id, reference, bool(confirm))
             return show(session, board, "Settings applied; panels made with other settings are marked outdated.")
 
-        apply.click(on_apply, [session_state, boards, *settings_in, reference, confirm], board_view,
+        apply.click(on_apply, [session_state, boards, *settings_in, reference, confirm, strength], board_view,
                     api_name="apply_board_settings", **device)
 
         def run_board(session, events, progress):
@@ -163,13 +173,44 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 else:
                     yield (gr.update(),) * 4 + (event.label, session)
 
-        def on_generate(session, board_id, only_missing, confirm, progress=gr.Progress()):
+        @friendly
+        def on_generate(session, board_id, only_missing, confirm):
+            """Mark the panels to make; the chain below makes them, one queued device event each."""
             session = ensure(session)
-            yield from run_board(session, service.generate_panels(session.id, board_id, only_missing=bool(only_missing),
-                                                                  confirmed=bool(confirm)), progress)
+            run = service.plan_panels(session.id, board_id, only_missing=bool(only_missing), confirmed=bool(confirm))
+            board = service.get(session.id, board_id)
+            if not run.total:
+                return (*show(session, board, NOTHING_TO_MAKE), gr.update())
+            notes = "".join(f"  \nNote: {n}" for n in run.notices)
+            return (*show(session, board, f"Queued {run.total} panel(s); each is made in its turn, so other "
+                                          f"visitors' jobs are not held up.{notes}"), run.chain)
 
-        generate.click(on_generate, [session_state, boards, only_missing, confirm], board_view,
-                       api_name="generate_panels", **device)
+        generate.click(on_generate, [session_state, boards, only_missing, confirm], [*board_view, chain],
+                       api_name="generate_panels", queue=False)
+
+        def on_next(session, link, progress=gr.Progress()):
+            """One panel of the run named by `link` ("board:run:n", or a board id from the API); while
+            panels remain, a new `link` re-triggers this event at the back of the queue."""
+            session = ensure(session)
+            board_id, _, rest = (link or "").partition(":")
+            if not board_id:
+                yield (gr.update(),) * 4 + (gr.update(), session, gr.update())
+                return
+            try:
+                events = service.next_panel(session.id, board_id, rest.partition(":")[0])
+            except StudioError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+            last = None
+            for shown in run_board(session, events, progress):
+                if last is not None:
+                    yield (*last, gr.update())
+                last = shown
+            run = service.current_run(session.id, board_id)
+            more = run is not None and run.remaining and not run.cancelled.is_set()
+            yield (*last, run.chain if more else gr.update())
+
+        chain.change(on_next, [session_state, chain], [*board_view, chain], api_name="generate_next_panel",
+                     show_progress="minimal", **device)
 
         def stop(session: Session):
             n = service.cancel(session.id) if session else 0
@@ -180,17 +221,34 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         def on_pick(session, board_id):
             session = ensure(session)
             if not board_id:
-                return show(session, None) + (gr.update(),) * 12
+                return show(session, None) + (gr.update(),) * 13
             try:
                 board = service.get(session.id, board_id)
             except StudioError as e:
                 raise gr.Error(str(e), print_exception=False) from None
             return show(session, board) + (board.style, board.look, board.model, board.seed_policy, board.seed,
                                            board.width, board.height, board.steps, board.fps,
-                                           voices_text(board.voices), board.music_prompt, board.music_level_db)
+                                           voices_text(board.voices), board.music_prompt, board.music_level_db,
+                                           board.reference_strength)
 
         boards.input(on_pick, [session_state, boards], [*board_view, *settings_in, sound.voices, sound.music_prompt,
-                                                        sound.music_level], api_name="open_board", queue=False)
+                                                        sound.music_level, strength], api_name="open_board",
+                     queue=False)
+
+        @friendly
+        def on_delete_board(session, board_id, sure):
+            session = ensure(session)
+            board = service.get(session.id, board_id)
+            if not sure:
+                raise gr.Error(f"Tick “Yes, delete this board” first: deleting **{board.title}** cannot be undone.",
+                               print_exception=False)
+            service.delete(session.id, board_id)
+            return (*show(session, None, f"Deleted **{board.title}**; its share link no longer opens it. Its panels "
+                                         "and exports stay in your gallery until the gallery's retention removes "
+                                         "them."), False)
+
+        delete_board.click(on_delete_board, [session_state, boards, sure], [*board_view, sure],
+                           api_name="delete_board", queue=False)
 
         def on_template(name):
             t = templates.get(name)
@@ -379,6 +437,14 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         tab.select(on_tab, [session_state], [boards, exporting.table, session_state], api_name=False, queue=False)
         _open_shared_link_on_load(tab, shared, shared_out, on_open_shared)
     return TabHandle(tab, refresh=exports_value, gallery=exporting.table, run_event=None)
+
+
+def reference_hint(service: BoardService) -> str:
+    """Which board models can follow the reference image."""
+    names = service.reference_models()
+    follow = ", ".join(f"`{n}`" for n in names) if names else "none on this studio"
+    return (f"Models that follow the reference (IP-Adapter): {follow}. With other models it is recorded as an "
+            "ingredient of every panel but does not steer the images.")
 
 
 def _open_shared_link_on_load(tab, shared, outputs, open_board) -> None:

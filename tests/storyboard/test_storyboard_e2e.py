@@ -10,7 +10,8 @@ import pytest
 SCRIPT = ("## PIER\n- [wide, 1s] a lighthouse in fog\nANNA: Who's there?\n"
           "- CU: a gull on a post (1s)\n> Nobody answered.")
 FORM = dict(title="API board", style="storyboard-sketch", look="", model="tiny-sd15", seed_policy="same", seed=5,
-            width=128, height=72, steps=2, fps=12, duration=3.0, motion="none", reference=None, confirm=False)
+            width=128, height=72, steps=2, fps=12, duration=3.0, motion="none", reference=None, confirm=False,
+            strength=0.6)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,11 @@ def test_a_board_from_script_to_animatic_through_the_api(visitors, studio):
     board_id = boards["value"]
     assert "Created **API board** with 2 shots" in status and [r[3] for r in table["data"]] == [
         "a lighthouse in fog", "a gull on a post"]
-    *_, status = alice.predict(board_id, False, False, api_name="/generate_panels")
+    *_, status, _ = alice.predict(board_id, False, False, api_name="/generate_panels")   # plans; makes nothing
+    assert "Queued 2 panel(s)" in status
+    *_, status, _ = alice.predict(board_id, api_name="/generate_next_panel")             # one queued job each
+    assert "Panel 1 of 2 done; 1 to go" in status
+    *_, status, _ = alice.predict(board_id, api_name="/generate_next_panel")
     assert "Made 2 of 2 panel(s)" in status
     *_, status = alice.predict(board_id, "tiny-vits", "", api_name="/make_voiceover")
     assert "Made 2 of 2 voice-over take(s)" in status
