@@ -21,6 +21,13 @@ class ModelMissingError(StudioError):
     """The weights of a model are not on this machine and cannot be fetched."""
 
 
+def weights_missing(error: Exception, load_kwargs: dict) -> bool:
+    """Whether a loader's OSError/ValueError means the weights are not on this machine (offline,
+    or absent from the HF cache), as opposed to weights that are there but broken."""
+    text = str(error).lower()
+    return "local_files_only" in load_kwargs or "not found" in text or "does not appear" in text
+
+
 class Cancelled(StudioError):
     """The visitor cancelled the job."""
 

@@ -18,7 +18,7 @@ import contextlib
 import threading
 from typing import Any, Iterator
 
-from pipelines.errors import ModelMissingError, PresetError
+from pipelines.errors import ModelMissingError, PresetError, weights_missing
 
 IP_ADAPTER_KEYS = {"repo", "revision", "local_dir", "tiny", "subfolder", "weight_name", "image_encoder", "label",
                    "license"}
@@ -65,7 +65,7 @@ def apply_ip_adapter(pipe, preset, manager, device: str) -> list[str]:
     try:
         pipe.load_ip_adapter(source, **kwargs)
     except (OSError, ValueError) as e:
-        if "local_files_only" in kwargs or "not found" in str(e).lower() or "does not appear" in str(e).lower():
+        if weights_missing(e, kwargs):
             raise ModelMissingError(
                 f"The reference adapter of “{preset.label}” ({source}, {kwargs['subfolder']}/{kwargs['weight_name']}) "
                 f"is not on this machine. On a connected machine run `studio models pull {preset.name}`.") from e

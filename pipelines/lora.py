@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.errors import ModelMissingError, PresetError
+from pipelines.errors import ModelMissingError, PresetError, weights_missing
 
 LORA_KEYS = {"repo", "revision", "weight_name", "local_dir", "tiny", "scale", "label", "license"}
 
@@ -42,7 +42,7 @@ def apply_lora(pipe, preset, manager) -> list[str]:
     try:
         pipe.load_lora_weights(source, adapter_name="fast", **kwargs)
     except (OSError, ValueError) as e:
-        if "local_files_only" in kwargs or "not found" in str(e).lower() or "does not appear" in str(e).lower():
+        if weights_missing(e, kwargs):
             raise ModelMissingError(
                 f"The adapter of “{preset.label}” ({source}, {kwargs.get('weight_name', '')}) is not on this machine. "
                 f"On a connected machine run `studio models pull {preset.name}`.") from e
