@@ -26,3 +26,16 @@ def finish(events):
             steps.append(event)
     assert done is not None
     return done, steps
+
+
+def board_in_browser(browser, live_url: str, script: str, width: int = 1400, height: int = 1000):
+    """A page of the live studio where a visitor pasted `script`, created the board and pressed
+    "Generate all panels"; the caller waits for what it checks."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(live_url)
+    page.get_by_role("tab", name="Storyboard").click()
+    page.locator("#sb-script textarea").fill(script)
+    page.locator("#sb-create").click()
+    page.wait_for_function("document.querySelector('#sb-status')?.innerText?.includes('Created')", timeout=60_000)
+    page.locator("#sb-generate").click()
+    return page

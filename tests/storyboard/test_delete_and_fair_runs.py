@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from story_helpers import SMALL, finish
+from story_helpers import SMALL, board_in_browser, finish
 
 from pipelines.errors import InputError
 from studio.storyboard.service import DELETED, Finished
@@ -125,13 +125,7 @@ def test_generate_all_in_the_browser_chains_one_event_per_panel(browser, live_ur
     """The tab's chain: Generate all plans, each panel is its own device event re-triggering the
     next; Bob's concept-art job, sent while the board runs, finishes before the board does."""
     _, bob = visitors
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(live_url)
-    page.get_by_role("tab", name="Storyboard").click()
-    page.locator("#sb-script textarea").fill(FOUR)
-    page.locator("#sb-create").click()
-    page.wait_for_function("document.querySelector('#sb-status')?.innerText?.includes('Created')", timeout=60_000)
-    page.locator("#sb-generate").click()
+    page = board_in_browser(browser, live_url, FOUR)
     page.wait_for_function("/Queued 4|of 4/.test(document.querySelector('#sb-status')?.innerText || '')", timeout=30_000)
     bob.predict(*CONCEPT, api_name="/generate_image")
     assert "Made 4 of 4" not in page.locator("#sb-status").inner_text()       # Bob got in before the board ended

@@ -6,6 +6,7 @@ import zipfile
 
 import av
 import pytest
+from story_helpers import board_in_browser
 
 SCRIPT = ("## PIER\n- [wide, 1s] a lighthouse in fog\nANNA: Who's there?\n"
           "- CU: a gull on a post (1s)\n> Nobody answered.")
@@ -118,13 +119,7 @@ def test_bad_input_is_a_clear_api_error(visitors, tmp_path, script, changes, mes
 
 @pytest.mark.browser
 def test_the_tab_in_a_browser_and_a_share_link(browser, live_url, artifacts_dir, visitors):
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    page.goto(live_url)
-    page.get_by_role("tab", name="Storyboard").click()
-    page.locator("#sb-script textarea").fill(SCRIPT)
-    page.locator("#sb-create").click()
-    page.wait_for_function("document.querySelector('#sb-status')?.innerText?.includes('Created')", timeout=60_000)
-    page.locator("#sb-generate").click()
+    page = board_in_browser(browser, live_url, SCRIPT, 1500, 1100)
     page.wait_for_function("document.querySelector('#sb-status')?.innerText?.includes('Made 2 of 2')", timeout=120_000)
     assert page.locator("#sb-panels img").count() >= 2
     page.locator("#sb-panels img").nth(1).click()
