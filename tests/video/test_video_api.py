@@ -66,7 +66,7 @@ def test_a_clip_from_an_uploaded_still_records_the_still_as_an_ingredient(client
     (dict(model="tiny-svd"), "makes video from a still only"),
     (dict(mode="image", prompt=""), "Choose a still to animate"),
     (dict(mode="image", upload="SMALL"), "use one at least 128 px"),
-    (dict(mode="image", upload="TEXT"), "is not an image the studio can read"),
+    (dict(mode="image", upload="TEXT"), "could not be read as an image: it is not in a format this studio takes"),
     (dict(model="ltx-video"), "studio models pull ltx-video"),
 ])
 def test_bad_input_is_an_api_error_with_the_message_and_the_studio_keeps_serving(client, tmp_path, kw, message):
