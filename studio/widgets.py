@@ -44,6 +44,8 @@ def preset_choices(studio: Studio, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for a model dropdown, tier first, marking models not on this machine."""
     choices = []
     for p in studio.models.presets(task).values():
+        if p.ip_adapter:  # a reference twin: a board with a reference picks it in place of its plain model
+            continue
         mark = "" if studio.models.is_available(p) else " — not downloaded"
         choices.append((f"[{p.tier}] {p.label}{mark}", p.name))
     return choices

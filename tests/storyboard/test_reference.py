@@ -142,3 +142,14 @@ def test_bad_ip_adapter_tables_are_rejected(spec, message):
              "ip_adapter": spec}
     with pytest.raises(PresetError, match=message):
         parse_presets("text_to_image", {"p": entry}, registry.request_fields("text_to_image"))
+
+
+def test_reference_twins_are_not_offered_in_the_model_pickers(studio):
+    """An adapter preset is reached through its plain twin (a board with a reference); offered in a
+    picker it would only act as the plain model, since no other tab takes a reference."""
+    from studio.widgets import preset_choices
+
+    names = [name for _, name in preset_choices(studio, "text_to_image")]
+    assert "tiny-sd15" in names and "sd15" in names
+    assert not [n for n in names if studio.models.preset("text_to_image", n).ip_adapter]
+    assert "tiny-sd15-ip-adapter" in studio.models.presets("text_to_image")   # still a preset the API can name
