@@ -66,7 +66,8 @@ class Studio:
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
                                max_per_minute=settings.jobs_per_minute,
-                               max_per_ip_minute=settings.jobs_per_ip_minute)
+                               max_per_ip_minute=settings.jobs_per_ip_minute,
+                               slots=settings.jobs_per_device, max_waiting=settings.queue_size)
         # Every output is scored before it is signed (the verdict goes into its manifest), and
         # every upload used as an input is checked before the pipeline runs.
         self.detector = Detector(self.models, self.publisher, settings.detect_image_preset,
@@ -136,11 +137,13 @@ class Studio:
         self.backend.close()
 
     def stream(self, task: str, request: Any, session_id: str, inputs: Sequence[InputFile] = (),
-               confirmed: bool = False, client: str | None = None) -> Iterator[ProgressEvent | JobDone]:
+               confirmed: bool = False, client: str | None = None,
+               scope: str | None = None) -> Iterator[ProgressEvent | JobDone]:
         """`produce` as a job of this session: progress events, then `JobDone` with the Outcome.
-        `client` is the visitor's network address, for the per-address limit (None: not counted)."""
+        `client` is the visitor's network address, for the per-address limit (None: not counted);
+        `scope` the tab whose Cancel stops it (default: the task's own tab)."""
         return self.jobs.stream(session_id, task, request, lambda record, progress: self.produce(
-            task, request, session_id, progress, inputs, record, confirmed), client=client)
+            task, request, session_id, progress, inputs, record, confirmed), client=client, scope=scope)
 
 
 def caption(params: dict) -> str:

@@ -46,6 +46,9 @@ def build_ui(studio: Studio) -> gr.Blocks:
             session = Session(id=login) if login else restore(saved_token)
             return (session, session.id, *[h.refresh(session) for h in handles])
 
+        for fn in demo.fns.values():  # device jobs take fair turns in studio.jobs, not Gradio's FIFO queue
+            if fn.concurrency_id == "device":
+                fn.concurrency_limit = studio.jobs.events_in_flight
         demo.load(start, [token], [session_state, token, *[h.gallery for h in handles]], api_name=False, queue=False)
     demo.queue(max_size=studio.settings.queue_size, default_concurrency_limit=studio.settings.jobs_per_device)
     return demo

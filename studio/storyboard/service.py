@@ -30,6 +30,7 @@ from studio.storyboard.script import DEFAULT_DURATION_S, parse_script
 from studio.storyboard.store import BoardStore
 
 PANEL_TASK, VOICE_TASK, MUSIC_TASK, EXPORT_TASK = "text_to_image", "speech", "music", "storyboard"
+SCOPE = EXPORT_TASK  # the Storyboard tab's jobs (exports have it as their task): its Cancel stops these only
 REFERENCE_MAX_BYTES = 40 * 2**20
 REFERENCE_MAX_PIXELS = 40_000_000
 REFERENCE_MIN_SIDE = 64
@@ -286,7 +287,8 @@ class BoardService:
             stop.set()
         for run in runs:
             run.cancelled.set()
-        return self.studio.jobs.cancel(session_id) + (1 if stop is not None else 0) + len(runs)
+        # The board's jobs only (panels, takes, music, exports), not the visitor's jobs in other tabs.
+        return self.studio.jobs.cancel(session_id, SCOPE) + (1 if stop is not None else 0) + len(runs)
 
     def _begin(self, session_id: str) -> threading.Event:
         with self._lock:
@@ -306,7 +308,7 @@ class BoardService:
         from studio.widgets import client_address  # the visitor's address, for the per-address limit
 
         for event in self.studio.stream(task, request, session_id, inputs, confirmed,
-                                        client=client_address(self.studio)):
+                                        client=client_address(self.studio), scope=SCOPE):
             if isinstance(event, JobDone):
                 outcome = event.value
             elif isinstance(event, ProgressEvent):

@@ -184,7 +184,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         mark_failures(status, run_event, submit_event)
 
         def stop(session: Session):
-            n = studio.jobs.cancel(session.id) if session else 0
+            n = studio.jobs.cancel(session.id, TASK) if session else 0  # this tab's jobs only
             return "⏹ Cancelled." if n else "Nothing of yours is running."
 
         cancel.click(stop, [session_state], [status], queue=False, api_name="cancel_fill")

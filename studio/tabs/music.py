@@ -105,9 +105,10 @@ def select_item(studio: Studio, task: str, session: Session, evt: gr.SelectData)
     return item.path, preview_image(item.path), [item.path], item.params, session
 
 
-def cancel_handler(studio: Studio):
+def cancel_handler(studio: Studio, task: str = TASK):
+    """The Cancel button of `task`'s tab: it stops that tab's jobs of the visitor, none of their others."""
     def stop(session: Session):
-        n = studio.jobs.cancel(session.id) if session else 0
+        n = studio.jobs.cancel(session.id, task) if session else 0
         return "⏹ Cancelled." if n else "Nothing of yours is running."
 
     return stop

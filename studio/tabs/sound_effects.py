@@ -68,7 +68,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
         submit_event = prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
                                      concurrency_limit=studio.settings.jobs_per_device)
         mark_failures(status, run_event, submit_event)
-        cancel.click(cancel_handler(studio), [session_state], [status], queue=False, api_name="cancel_sound_effect")
+        cancel.click(cancel_handler(studio, TASK), [session_state], [status], queue=False, api_name="cancel_sound_effect")
 
         def on_model(name: str):
             p = studio.models.preset(TASK, name)

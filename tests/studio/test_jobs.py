@@ -175,3 +175,21 @@ def test_sessions_from_one_address_share_its_budget_through_the_live_server(live
             Client(live_url, verbose=False).predict("a lighthouse", "", api_name="/generate_image")
     finally:
         studio.jobs = saved
+
+
+def test_finished_records_drop_their_requests_and_stay_few_and_young():
+    jobs = JobManager(history_per_session=5, max_per_minute=1000, history_max_age_s=3600)
+    payload = bytearray(1_000_000)                        # a decoded upload travelling in the request
+    for _ in range(12):
+        list(jobs.stream("alice", "t", payload, lambda r, p: "ok"))
+    history = jobs.history("alice")
+    assert len(history) == 5 and all(r.request is None and r.finished for r in history)
+    with pytest.raises(InputError):
+        list(jobs.stream("alice", "t", payload, lambda r, p: (_ for _ in ()).throw(InputError("no"))))
+    assert jobs.history("alice")[-1].request is None and jobs.history("alice")[-1].state == "failed"
+    for n in range(50):                                   # fifty visitors come and go
+        list(jobs.stream(f"visitor-{n}", "t", None, lambda r, p: "ok"))
+    assert jobs.counts()["sessions"] == 51 and jobs.counts()["active_sessions"] == 0
+    jobs.prune(now=time.time() + 3601)                    # an hour on: their records and start times are gone
+    assert jobs.counts() == dict(sessions=0, records=0, active_sessions=0, started_sessions=0, clients=0,
+                                 turns_waiting=0, turns_holding=0, turns_visitors=0, turns_heap=0)
