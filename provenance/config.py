@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pipelines.errors import ProvenanceError
+from provenance.remote_manifest import RemotePolicy
 
 IMAGE_FORMATS = ("png", "jpeg", "webp")
 AUDIO_FORMATS = ("wav", "mp3", "flac")
@@ -54,6 +55,15 @@ class PublishConfig:
     webp_quality: int = 95
     # H.264 constant rate factor of published video (lower = larger, closer to the frames).
     video_crf: int = 18
+    # Trust: PEM files of CA certificates whose signers read "Trusted" (the operator's own anchors,
+    # and C2PA's published trust list); both are added to `trust_anchors_pem`.
+    trust_anchors_file: Path | None = None
+    trust_list_file: Path | None = None
+    # The development CA's private key lives here, apart from the data folder (which Ray replicas
+    # and backups get); None: the folder `<data_dir>-ca` beside the data folder.
+    signing_ca_dir: Path | None = None
+    # Credentials stored at a URL (remote manifests): whether and how Verify fetches them.
+    remote: RemotePolicy = field(default_factory=RemotePolicy)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -73,6 +83,13 @@ class PublishConfig:
             raise ProvenanceError(
                 f"Audio formats {list(self.audio_formats)} are not all publishable; "
                 f"choose from {', '.join(AUDIO_FORMATS)}.")
+        for name in ("trust_anchors_file", "trust_list_file", "signing_ca_dir"):
+            if getattr(self, name) not in (None, ""):
+                setattr(self, name, Path(getattr(self, name)).expanduser())
+            else:
+                setattr(self, name, None)
+        self.trust_anchors_pem = (self.trust_anchors_pem or "") + "".join(
+            _anchor_file(path) for path in (self.trust_anchors_file, self.trust_list_file) if path) or None
         has_cert = self.cert_chain_path is not None or self.cert_chain_pem is not None
         has_key = self.key_path is not None or self.key_pem is not None
         if has_cert != has_key:
@@ -85,8 +102,9 @@ class PublishConfig:
 
         STUDIO_SIGN_CERT / STUDIO_SIGN_KEY (file paths) or STUDIO_SIGN_CERT_PEM /
         STUDIO_SIGN_KEY_PEM (PEM text), STUDIO_TSA_URL, STUDIO_DISCLOSE_PROMPT (0/1),
-        STUDIO_C2PA_SIDECAR (0/1), STUDIO_IMAGE_FORMAT, STUDIO_C2PA_THUMBNAIL (0/1).
-        Keyword `overrides` win over the environment.
+        STUDIO_C2PA_SIDECAR (0/1), STUDIO_IMAGE_FORMAT, STUDIO_C2PA_THUMBNAIL (0/1),
+        STUDIO_TRUST_ANCHORS_FILE, STUDIO_TRUST_LIST_FILE, STUDIO_SIGNING_CA_DIR and the remote
+        manifest settings (`RemotePolicy.from_env`). Keyword `overrides` win over the environment.
         """
         env = os.environ if environ is None else environ
         values: dict = {
@@ -98,6 +116,10 @@ class PublishConfig:
             "disclose_prompt": _flag(env, "STUDIO_DISCLOSE_PROMPT", True),
             "sidecar_when_unsigned": _flag(env, "STUDIO_C2PA_SIDECAR", False),
             "thumbnail": _flag(env, "STUDIO_C2PA_THUMBNAIL", False),
+            "trust_anchors_file": env.get("STUDIO_TRUST_ANCHORS_FILE") or None,
+            "trust_list_file": env.get("STUDIO_TRUST_LIST_FILE") or None,
+            "signing_ca_dir": env.get("STUDIO_SIGNING_CA_DIR") or None,
+            "remote": RemotePolicy.from_env(env, _flag),
         }
         if env.get("STUDIO_IMAGE_FORMAT"):
             values["image_format"] = env["STUDIO_IMAGE_FORMAT"]
@@ -113,5 +135,21 @@ class PublishConfig:
         return self.data_dir / "identity"
 
     @property
+    def ca_dir(self) -> Path:
+        """Where the development CA's private key is kept (never inside the data folder by default)."""
+        return self.signing_ca_dir or self.data_dir.with_name(self.data_dir.name + "-ca")
+
+    @property
     def database_path(self) -> Path:
         return self.data_dir / "studio.sqlite3"
+
+
+def _anchor_file(path: Path) -> str:
+    """The PEM certificates of a trust file, checked to hold at least one certificate."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProvenanceError(f"Cannot read the trust file {path}: {getattr(exc, 'strerror', None) or exc}.") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ProvenanceError(f"The trust file {path} holds no PEM certificates.")
+    return text if text.endswith("\n") else text + "\n"

@@ -150,7 +150,7 @@ class Publisher:
         detector = None
         if self.detector is not None:
             detector = lambda p: self.detector(p, None)  # noqa: E731 - an upload has no artifact
-        return verify_file(Path(path), self.ledger, self._anchors(), detector=detector)
+        return verify_file(Path(path), self.ledger, self._anchors(), detector=detector, remote=self.cfg.remote)
 
     def identity_summary(self) -> dict:
         """Issuer, subject, development flag and expiry of the signing identity (never the key)."""

@@ -124,6 +124,8 @@ class VerifyReport:
     ledger_record: dict | None = None  # public fields of the matching ledger row
     ledger_match: str | None = None  # watermark | exact copy
     verdict: dict | None = None  # the detector's verdict on this file, when one ran
+    # Credentials the file says are stored at a URL: url, host, fetched, problem (provenance.remote_manifest)
+    remote_manifest: dict | None = None
 
     @property
     def card(self) -> dict:
@@ -143,6 +145,7 @@ class VerifyReport:
             "ledger": {"match": self.ledger_match, "record": self.ledger_record} if self.ledger_record else None,
             "detector": json_safe(self.verdict) if self.verdict is not None else None,
             "manifest": self.manifest,
+            "remote_manifest": self.remote_manifest,
         }
 
     def _identity_words(self) -> str:
@@ -155,9 +158,13 @@ class VerifyReport:
         lines = [f"{self.file_name}: {self.state}{self._identity_words()}", f"  {self.message}"]
         for code, words in self.failures:
             lines.append(f"  - {code}: {words}")
+        if self.remote_manifest:
+            lines.append(f"  remote credentials: {self.remote_manifest['url']}"
+                         + (f" ({self.remote_manifest['problem']})" if self.remote_manifest.get("problem") else ""))
         card = self.card
         if card:
-            source = {"ledger": " (recovered from the ledger)", "sidecar": " (sidecar)"}.get(self.manifest_source, "")
+            source = {"ledger": " (recovered from the ledger)", "sidecar": " (sidecar)",
+                      "remote": " (fetched from its URL)"}.get(self.manifest_source, "")
             lines.append(f"  manifest{source}: {card.get('title') or ''}")
             for key in ("issuer", "tool", "task", "model", "license", "created", "signed_at"):
                 if card.get(key):
@@ -177,12 +184,17 @@ class VerifyReport:
 
     def card_markdown(self) -> str:
         """The report as a Markdown card for the UI."""
-        icon = {"Trusted": "✅", "Valid": "☑️", "Invalid": "❌", "No credentials": "ℹ️"}.get(self.state, "⛔")
+        icon = {"Trusted": "✅", "Valid": "☑️", "Invalid": "❌", "No credentials": "ℹ️",
+                "Remote credentials": "🌐"}.get(self.state, "⛔")
         identity = self._identity_words().strip(" ()")
         out = [f"### {icon} {self.state}" + (f" — {md(identity)}" if identity else ""), md(self.message, 600)]
         if self.failures:
             out.append("**What did not check out**")
             out.extend(f"- {code(c)}: {md(words, 400)}" for c, words in self.failures)
+        if self.remote_manifest:
+            problem = self.remote_manifest.get("problem")
+            out.append(f"**Remote credentials:** stored at {md(self.remote_manifest['host'])}"
+                       + (f" — {md(problem)}" if problem else " — fetched and checked"))
         card = self.card
         if card:
             if self.manifest_source == "ledger":

@@ -6,6 +6,7 @@ free of shared native state, so any number of threads can sign at once.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from pipelines.errors import ProvenanceError
 from provenance.identity import SigningIdentity
 from provenance.manifest import IngredientInfo, ingredient_definition
 
+# How c2pa-rs says a file holds only a remote manifest's URL (with fetching off).
+_REMOTE_REFERENCE = re.compile(r"^Remote: must fetch remote manifests from url ([\x21-\x7e]{1,2048})")
 # MIME spellings c2pa does not accept, mapped onto ones it does.
 _C2PA_SPELLING = {
     "application/zip": "application/x-zip",
@@ -61,11 +64,13 @@ class IngredientFile:
 
 def sign(src: Path, dst: Path, mime: str, manifest: dict, identity: SigningIdentity, *,
          ingredients: tuple[IngredientFile, ...] | list[IngredientFile] = (), thumbnail: bool = False,
-         sidecar: bool = False, anchors_pem: str | None = None) -> bytes:
+         sidecar: bool = False, anchors_pem: str | None = None, remote_url: str | None = None) -> bytes:
     """Sign `src` into `dst` and return the manifest store bytes.
 
     embedded (sidecar=False): `dst` carries the manifest. sidecar=True: the manifest is not
     embedded; `dst` is the asset as hashed and the returned bytes belong in `<dst>.c2pa`.
+    `remote_url`: `dst` names that URL in its XMP as where its credentials are stored (a remote
+    manifest: publish the returned bytes there); with sidecar=False a copy is embedded too.
     `anchors_pem` lets c2pa judge the ingredients' signers as it records their validation.
     Raises ProvenanceError with c2pa's reason when signing fails.
     """
@@ -85,6 +90,8 @@ def sign(src: Path, dst: Path, mime: str, manifest: dict, identity: SigningIdent
                     builder.add_ingredient(ingredient_definition(ing.info), c2pa_mime(ing.info.mime), source)
             if sidecar:
                 builder.set_no_embed()
+            if remote_url:
+                builder.set_remote_url(remote_url)
             with open(src, "rb") as source, open(dst, "w+b") as dest:
                 return builder.sign(signer, c2pa_mime(mime), source, dest)
     except C2paError as exc:
@@ -107,6 +114,7 @@ class Credentials:
     store: dict | None = None  # the whole manifest store as JSON
     results: dict | None = None  # validation_results
     error: str | None = None  # a manifest was there but could not be read
+    remote_url: str | None = None  # no manifest in the file, which names this URL for it instead
 
     @property
     def active(self) -> dict | None:
@@ -126,4 +134,7 @@ def read_credentials(path: Path, mime: str, *, anchors_pem: str | None = None,
     except C2paError.ManifestNotFound:
         return Credentials(False)
     except C2paError as exc:
+        remote = _REMOTE_REFERENCE.match(str(exc).strip())
+        if remote:  # c2pa found only a reference to credentials stored at a URL, and fetches nothing
+            return Credentials(False, remote_url=remote.group(1))
         return Credentials(True, error=_reason(exc))

@@ -1,8 +1,9 @@
 """Verify: examine any image, video or audio file the studio is given.
 
 1. read the file's type from its bytes and decode it (a damaged file stops here, "Unreadable")
-2. read and validate its C2PA manifest (embedded, or a `<file>.c2pa` sidecar beside it)
-3. read the watermark (images, video frames), scaling a resized copy back when needed
+2. read and validate its C2PA manifest (embedded, or a `<file>.c2pa` sidecar beside it, or
+   credentials stored at a URL the file names: fetched within the operator's policy)
+3. read the watermark (images, video frames, sound), scaling a resized image back when needed
 4. find the file in the ledger (by watermark id, else by exact content hash); when the file's
    own credentials are gone or broken, recover the original manifest from there
 5. the detector's verdict, when one is given
@@ -16,11 +17,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from provenance import watermark
+from provenance import audio_watermark, watermark
+from provenance import remote_manifest
 from provenance.codes import STATE_WORDS, explain
 from provenance.ledger import Ledger, LedgerRecord
 from provenance.probe import decode, kind_of, sniff_mime
 from provenance.report import VerifyReport, generation_data, ingredient_tree, is_development
+from provenance.remote_manifest import RemoteFetchError, RemotePolicy
 from provenance.signing import Credentials, read_credentials
 
 # At most this many candidate sizes are tried when scaling a resized image back.
@@ -47,11 +50,13 @@ def file_sha256(path: Path) -> str:
 
 
 def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, trust_anchors_pem: str | None = None,
-                *, detector: Callable[[Path], dict] | None = None) -> VerifyReport:
+                *, detector: Callable[[Path], dict] | None = None,
+                remote: RemotePolicy | None = None) -> VerifyReport:
     """Examine one file; never raises for a bad file (the report says what is wrong).
 
     `ledger` is a Ledger or the path of the studio database; `trust_anchors_pem` the CA
-    certificates (PEM) to treat as trusted; `detector(path) -> dict` scores the file.
+    certificates (PEM) to treat as trusted; `detector(path) -> dict` scores the file;
+    `remote` whether and how credentials stored at a URL are fetched (default: RemotePolicy()).
     """
     path = Path(path)
     if isinstance(ledger, (str, Path)):
@@ -74,6 +79,10 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
     kind = kind_of(report.mime)
     report.sha256 = file_sha256(path)
     creds, report.manifest_source = _credentials(path, report.mime, trust_anchors_pem)
+    if not creds.present:
+        creds = _remote_credentials(report, path, creds, trust_anchors_pem, remote or RemotePolicy())
+    elif report.manifest_source == "embedded":
+        _name_remote_copy(report, path)
     decoded = decode(path, report.mime) if kind else None
     damaged = decoded is not None and not decoded.ok
     if damaged and (not creds.present or creds.error is not None):
@@ -86,6 +95,8 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
         report.message = _join(report.message, f"The content itself cannot be decoded: {decoded.problem}")
     elif kind in ("image", "video"):
         _read_watermark(report, decoded, kind, ledger)
+    elif kind == "audio":
+        audio_watermark.note_in_report(report, path)
     _match_ledger(report, ledger, creds)
     if detector is not None and kind is not None and not damaged:
         report.verdict = detector(path)
@@ -105,6 +116,32 @@ def _credentials(path: Path, mime: str, anchors: str | None) -> tuple[Credential
     return creds, None
 
 
+def _remote_credentials(report: VerifyReport, path: Path, creds: Credentials, anchors: str | None,
+                        policy: RemotePolicy) -> Credentials:
+    """Credentials the file says are stored at a URL: fetched and read against the file's bytes."""
+    url = creds.remote_url or remote_manifest.find_reference(path)
+    if not url:
+        return creds
+    host = remote_manifest.host_of(url)
+    report.remote_manifest = {"url": url, "host": host, "fetched": False, "problem": None}
+    try:
+        data = remote_manifest.fetch(url, policy)
+    except RemoteFetchError as exc:
+        report.remote_manifest["problem"] = str(exc)
+        return creds
+    report.remote_manifest["fetched"] = True
+    report.manifest_source = "remote"
+    return read_credentials(path, report.mime, anchors_pem=anchors, manifest_data=data)
+
+
+def _name_remote_copy(report: VerifyReport, path: Path) -> None:
+    """A file with embedded credentials that also names a remote copy: the embedded ones are read."""
+    url = remote_manifest.find_reference(path)
+    if url:
+        report.remote_manifest = {"url": url, "host": remote_manifest.host_of(url), "fetched": False,
+                                  "problem": "not fetched: the embedded credentials were read"}
+
+
 def _contains(path: Path, needle: bytes) -> bool:
     """Whether the file's bytes contain `needle` (read in chunks that overlap by its length)."""
     tail = b""
@@ -117,6 +154,13 @@ def _contains(path: Path, needle: bytes) -> bool:
 
 
 def _apply_credentials(report: VerifyReport, creds: Credentials) -> None:
+    remote = report.remote_manifest
+    if not creds.present and remote and not remote["fetched"]:
+        report.state = "Remote credentials"
+        report.message = (f"Content Credentials for this file are stored at {remote['host']}, but they could not be "
+                          f"fetched: {remote['problem']}.")
+        report.failures = [("manifest.inaccessible", explain("manifest.inaccessible"))]
+        return
     if not creds.present:
         report.state, report.message = "No credentials", STATE_WORDS["No credentials"]
         return
@@ -133,6 +177,9 @@ def _apply_credentials(report: VerifyReport, creds: Credentials) -> None:
     report.message = STATE_WORDS[report.state]
     if report.development_identity and report.state != "Invalid":
         report.message = _DEV_WORDS[report.state]
+    if report.manifest_source == "remote":
+        report.message = _join(report.message, f"The credentials are stored at {remote['host']} and were fetched "
+                                               "from there.")
 
 
 def _failures(results: dict) -> list[tuple[str, str]]:
