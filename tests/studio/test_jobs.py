@@ -193,3 +193,23 @@ def test_finished_records_drop_their_requests_and_stay_few_and_young():
     jobs.prune(now=time.time() + 3601)                    # an hour on: their records and start times are gone
     assert jobs.counts() == dict(sessions=0, records=0, active_sessions=0, started_sessions=0, clients=0,
                                  turns_waiting=0, turns_holding=0, turns_visitors=0, turns_heap=0)
+
+
+def test_verify_runs_as_a_job_under_the_same_limits_through_the_live_server(live_url, studio, tmp_path):
+    """Verify takes a device turn and counts against the per-address limit, like Detect and every tab."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    saved = studio.jobs
+    studio.jobs = JobManager(max_per_minute=30, max_per_ip_minute=1)
+    try:
+        client = Client(live_url, verbose=False)
+        card, _ = client.predict(handle_file(str(empty)), api_name="/verify")
+        assert "empty" in card.lower()
+        with pytest.raises(AppError, match="Too many jobs from your network address"):
+            client.predict(handle_file(str(empty)), api_name="/verify")
+        assert studio.jobs.counts()["records"] == 1
+    finally:
+        studio.jobs = saved
