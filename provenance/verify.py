@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from provenance import audio_watermark, watermark
+from provenance import watermark
 from provenance import remote_manifest
 from provenance.codes import STATE_WORDS, explain
 from provenance.ledger import Ledger, LedgerRecord
@@ -95,8 +95,6 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
         report.message = _join(report.message, f"The content itself cannot be decoded: {decoded.problem}")
     elif kind in ("image", "video"):
         _read_watermark(report, decoded, kind, ledger)
-    elif kind == "audio":
-        audio_watermark.note_in_report(report, path)
     _match_ledger(report, ledger, creds)
     if detector is not None and kind is not None and not damaged:
         report.verdict = detector(path)
