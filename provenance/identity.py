@@ -1,7 +1,10 @@
 """The signing identity: the operator's certificate chain and key, or a local development one.
 
 With no credentials configured, the first run creates an ES256 CA and a signing certificate
-under `<data_dir>/identity/` (key files mode 0600). Its organisation reads "GenMedia Studio
+under `<data_dir>/identity/` (key files mode 0600). The CA's private key is kept apart, in
+`PublishConfig.ca_dir` (by default `<data_dir>-ca/`, beside the data folder): the data folder
+travels to Ray replicas and backups, and a copy of the CA key would let anyone mint signers.
+An older data folder that still holds `identity/ca.key` has it moved there on first use. Its organisation reads "GenMedia Studio
 development identity (not trusted)" so that every reader of a signed file can see that it was
 not signed by a publicly trusted issuer. The private key never leaves this module's objects
 except as the argument of the c2pa signer, and never appears in a repr.
@@ -9,6 +12,7 @@ except as the argument of the c2pa signer, and never appears in a repr.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 import shutil
@@ -22,6 +26,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pipelines.errors import ProvenanceError
 from provenance.config import PublishConfig
+
+log = logging.getLogger(__name__)
 
 DEV_ORGANISATION = "GenMedia Studio development identity (not trusted)"
 DEV_MARKER = "development identity"
@@ -64,8 +70,24 @@ def load_identity(cfg: PublishConfig) -> SigningIdentity:
         chain_pem = _read_pem(cfg.cert_chain_path, cfg.cert_chain_pem, "certificate chain")
         key_pem = _read_pem(cfg.key_path, cfg.key_pem, "private key")
         return _identity_from_pem(chain_pem, key_pem, cfg.tsa_url)
-    chain_pem, key_pem = ensure_dev_identity(cfg.identity_dir)
+    chain_pem, key_pem = ensure_dev_identity(cfg.identity_dir, cfg.ca_dir)
     return _identity_from_pem(chain_pem, key_pem, cfg.tsa_url)
+
+
+def trust_anchors(cfg: PublishConfig) -> str | None:
+    """The CA certificates (PEM) a verifier of this studio trusts: the root of its signing chain
+    (the development CA or the operator's self-signed root) and the configured trust files.
+    Reads what is there and creates nothing, so verifying never makes keys."""
+    pems = []
+    if cfg.cert_chain_path is not None or cfg.cert_chain_pem is not None:
+        chain = _read_pem(cfg.cert_chain_path, cfg.cert_chain_pem, "certificate chain")
+        certs = x509.load_pem_x509_certificates(chain)
+        if certs and certs[-1].issuer == certs[-1].subject:
+            pems.append(_cert_bytes(certs[-1]).decode())
+    elif (cfg.identity_dir / "ca.pem").is_file():
+        pems.append((cfg.identity_dir / "ca.pem").read_text())
+    pems.append(cfg.trust_anchors_pem or "")
+    return "".join(pems) or None
 
 
 def _read_pem(path: Path | None, text: str | None, what: str) -> bytes:
@@ -193,19 +215,21 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_dev_files(folder: Path, ca_key, ca_cert, leaf_key, leaf_cert) -> None:
+    # ca.key is written here so the folder appears whole; `_move_ca_key` then takes it out.
     _write_private(folder / "ca.key", _key_bytes(ca_key))
     _write_private(folder / "signer.key", _key_bytes(leaf_key))
     (folder / "ca.pem").write_bytes(_cert_bytes(ca_cert))
     (folder / "chain.pem").write_bytes(_cert_bytes(leaf_cert) + _cert_bytes(ca_cert))
 
 
-def ensure_dev_identity(folder: Path) -> tuple[bytes, bytes]:
+def ensure_dev_identity(folder: Path, ca_dir: Path) -> tuple[bytes, bytes]:
     """Return (chain PEM, key PEM) of the development identity, creating or renewing it.
 
     Creation is atomic: the files are written into a private temporary folder that is renamed
-    into place, so two processes starting together end up sharing one identity.
+    into place, so two processes starting together end up sharing one identity. The CA's key
+    then moves to `ca_dir`, apart from the signer's.
     """
-    folder = Path(folder)
+    folder, ca_dir = Path(folder), Path(ca_dir)
     if not (folder / "chain.pem").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = folder.parent / f".identity-{secrets.token_hex(6)}"
@@ -217,20 +241,46 @@ def ensure_dev_identity(folder: Path) -> tuple[bytes, bytes]:
             staging.rename(folder)
         except OSError:  # another process won the race; use its identity
             shutil.rmtree(staging, ignore_errors=True)
+    _move_ca_key(folder, ca_dir)
     try:
         chain_pem = (folder / "chain.pem").read_bytes()
         key_pem = (folder / "signer.key").read_bytes()
     except OSError as exc:
         raise ProvenanceError(f"The development signing identity in {folder} is incomplete: {exc.strerror}.") from None
     leaf = x509.load_pem_x509_certificates(chain_pem)[0]
-    if leaf.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) < _RENEW_BEFORE:
-        chain_pem, key_pem = _renew_leaf(folder)
+    left = leaf.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)
+    if left < _RENEW_BEFORE:
+        if (ca_dir / "ca.key").is_file():
+            chain_pem, key_pem = _renew_leaf(folder, ca_dir)
+        elif left.total_seconds() > 0:
+            log.warning("The development signing certificate expires in %d days and the CA key to renew it is not "
+                        "in %s (setting signing_ca_dir).", left.days, ca_dir)
+        else:
+            raise ProvenanceError(f"The development signing certificate has expired and the CA key to renew it "
+                                  f"is not in {ca_dir} (setting signing_ca_dir).")
     return chain_pem, key_pem
 
 
-def _renew_leaf(folder: Path) -> tuple[bytes, bytes]:
+def _move_ca_key(folder: Path, ca_dir: Path) -> None:
+    """Move the CA's private key out of the identity folder into `ca_dir` (mode 0700/0600);
+    safe when several processes do it at once (each writes the same bytes, then replaces)."""
+    old = folder / "ca.key"
+    if not old.is_file() or ca_dir.resolve() == folder.resolve():
+        return
+    ca_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        key = old.read_bytes()
+    except FileNotFoundError:  # another process moved it a moment ago
+        return
+    staging = ca_dir / f".ca-{secrets.token_hex(6)}.key"
+    _write_private(staging, key)
+    os.replace(staging, ca_dir / "ca.key")
+    old.unlink(missing_ok=True)
+
+
+def _renew_leaf(folder: Path, ca_dir: Path) -> tuple[bytes, bytes]:
     """Issue a fresh signing certificate from the development CA (the CA itself is kept)."""
-    ca_key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), password=None)
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
     leaf_key, leaf_cert = _make_leaf(ca_key, ca_cert)
     staging = folder / f".signer-{secrets.token_hex(6)}.key"

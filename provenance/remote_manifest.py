@@ -12,16 +12,18 @@ fetcher has no size cap, deadline or redirect switch to hand it.
 """
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import re
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 # Printable ASCII only, without quotes and angle brackets: the URL is shown to people.
 _REFERENCE = re.compile(rb'dcterms:provenance(?:\s*=\s*"|>)\s*([\x21\x23-\x3b\x3d\x3f-\x7e]{1,2048})')
@@ -82,6 +84,9 @@ def host_of(url: str) -> str:
 
 def fetch(url: str, policy: RemotePolicy) -> bytes:
     """The bytes at `url`, within the policy's limits; RemoteFetchError with the reason otherwise."""
+    import http.client  # imported here: most files name no URL, and `studio verify` starts faster
+    import ssl
+
     if not policy.fetch:
         raise RemoteFetchError("this verifier does not fetch remote credentials (the operator turned it off)")
     parts = _checked_url(url)

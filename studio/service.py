@@ -62,7 +62,7 @@ class Studio:
         from studio.backends import make_backend
 
         self.backend = make_backend(settings, self.models)
-        self.publisher = Publisher(PublishConfig.from_env(settings.data_dir))
+        self.publisher = Publisher(PublishConfig.from_env(settings.data_dir, **settings.publish_overrides()))
         self.gallery = GalleryStore(settings.db_path)
         self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
                                max_per_minute=settings.jobs_per_minute,

@@ -55,6 +55,17 @@ class Settings:
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     auth_file: Path | None = None          # password file (`studio users add`): sign-in required
     auth_header: str = ""                  # trusted reverse-proxy header carrying the user name
+    # provenance: trust, time and remote credentials (README: "Settings"); handed to
+    # provenance.config.PublishConfig by `publish_overrides`
+    trust_anchors_file: str = ""           # PEM CA certificates whose signers read "Trusted"
+    trust_list_file: str = ""              # C2PA's trust list (PEM) whose signers read "Trusted"
+    tsa_url: str = ""                      # RFC 3161 timestamp authority for every signature ("": none)
+    signing_ca_dir: str = ""               # the development CA's key ("": the folder <data_dir>-ca)
+    remote_manifests: bool = True          # fetch credentials a file says are stored at a URL (https)
+    remote_manifest_timeout_s: float = 5   # deadline of one such fetch
+    remote_manifest_max_mb: float = 10     # largest remote manifest fetched
+    remote_manifest_ca_file: str = ""      # extra CA certificates for those fetches (a private PKI)
+    remote_manifest_private_hosts: bool = False  # let them reach loopback and private addresses
     extra: dict = field(default_factory=dict)
 
     @property
@@ -64,6 +75,19 @@ class Settings:
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
+
+    def publish_overrides(self) -> dict:
+        """The provenance settings as keyword arguments of `PublishConfig.from_env`."""
+        from provenance.remote_manifest import RemotePolicy
+
+        return {
+            "trust_anchors_file": self.trust_anchors_file or None, "trust_list_file": self.trust_list_file or None,
+            "tsa_url": self.tsa_url or None, "signing_ca_dir": self.signing_ca_dir or None,
+            "remote": RemotePolicy(fetch=self.remote_manifests, timeout_s=float(self.remote_manifest_timeout_s),
+                                   max_bytes=int(float(self.remote_manifest_max_mb) * 1024 * 1024),
+                                   ca_file=Path(self.remote_manifest_ca_file) if self.remote_manifest_ca_file else None,
+                                   allow_private=self.remote_manifest_private_hosts),
+        }
 
 
 def _coerce(name: str, current, raw):

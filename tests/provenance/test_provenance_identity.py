@@ -45,8 +45,9 @@ def test_first_run_creates_a_labelled_development_identity(tmp_path):
     identity = load_identity(cfg)
     assert identity.development and identity.alg == "es256"
     assert identity.subject == DEV_ORGANISATION and "not trusted" in identity.issuer
-    for name in ("signer.key", "ca.key"):
-        assert stat.S_IMODE((cfg.identity_dir / name).stat().st_mode) == 0o600
+    for path in (cfg.identity_dir / "signer.key", cfg.ca_dir / "ca.key"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not (cfg.identity_dir / "ca.key").exists()  # the CA key lives apart from the data folder
     again = load_identity(cfg)
     assert again.chain_pem == identity.chain_pem  # reused, not re-created
 
