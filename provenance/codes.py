@@ -11,7 +11,9 @@ PLAIN_WORDS: dict[str, str] = {
         "The credentials are intact, but nothing vouches for who signed them."),
     "signingCredential.invalid": "The signer's certificate is malformed or not allowed to sign Content Credentials.",
     "signingCredential.revoked": "The signer's certificate was revoked by its issuer.",
-    "signingCredential.expired": "The signer's certificate had expired when the file was signed.",
+    "signingCredential.expired": (
+        "The signer's certificate has expired, and no trusted time stamp shows that it was valid when the file "
+        "was signed."),
     "signingCredential.ocsp.revoked": "The certificate authority reports the signer's certificate as revoked.",
     "signingCredential.ocsp.unknown": "The certificate authority does not know the signer's certificate.",
     "claimSignature.mismatch": "The signature does not match the credentials: they were altered after signing.",
