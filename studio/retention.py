@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from studio.gallery import GalleryStore
+from studio.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,19 @@ def sweep(outputs_dir: Path, gallery: GalleryStore, max_age_days: float, now: fl
     return deleted
 
 
-def start(outputs_dir: Path, gallery: GalleryStore, max_age_days: float, every_s: float = 3600) -> None:
-    """Sweep now and then every `every_s` seconds in a daemon thread (nothing when retention is off)."""
-    if max_age_days <= 0:
+def start(outputs_dir: Path, gallery: GalleryStore, max_age_days: float, every_s: float = 3600,
+          sessions: SessionStore | None = None) -> None:
+    """Sweep now and then every `every_s` seconds in a daemon thread: outputs past retention, and
+    sessions past their idle expiry (nothing when both are off)."""
+    if max_age_days <= 0 and (sessions is None or sessions.idle_days <= 0):
         return
 
     def loop():
         while True:
             try:
                 sweep(outputs_dir, gallery, max_age_days)
+                if sessions is not None:
+                    sessions.expire()
             except Exception:
                 log.exception("retention sweep failed")
             time.sleep(every_s)

@@ -18,6 +18,7 @@ from pipelines.progress import NO_PROGRESS, Progress, ProgressEvent
 from pipelines.uploads import MEDIA_KINDS, Probe, probe_upload
 from studio.gallery import GalleryItem, GalleryStore, now
 from studio.jobs import JobDone, JobManager, JobRecord
+from studio.sessions import SessionStore
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,10 @@ class Studio:
 
         self.backend = make_backend(settings, self.models)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir, **settings.publish_overrides()))
-        self.gallery = GalleryStore(settings.db_path)
+        self.gallery = GalleryStore(settings.db_path, page_size=settings.gallery_page_size)
+        # Sessions live in the database (token -> id), so a restart keeps every visitor's work reachable.
+        self.sessions = SessionStore(settings.db_path, idle_days=settings.session_idle_days,
+                                     per_ip_minute=settings.sessions_per_ip_minute)
         self.jobs = JobManager(max_active_per_session=settings.jobs_per_visitor,
                                max_per_minute=settings.jobs_per_minute,
                                max_per_ip_minute=settings.jobs_per_ip_minute,

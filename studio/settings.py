@@ -52,6 +52,10 @@ class Settings:
     trusted_proxy_hops: int = 0            # reverse proxies in front that append X-Forwarded-For (0: socket peer)
     retention_days: float = 0              # delete outputs older than this (0: keep forever)
     storyboard_max_shots: int = 200        # shots a storyboard holds at most; longer scripts get a message
+    # sessions and responses (README: "Hosting a shared demo")
+    session_idle_days: float = 30          # a session unused this long ends; its token then gets a new one (0: never)
+    sessions_per_ip_minute: int = 30       # new sessions one network address may start per minute (0: off)
+    gallery_page_size: int = 24            # gallery items a response carries; "Show older" adds a page
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     auth_file: Path | None = None          # password file (`studio users add`): sign-in required
     auth_header: str = ""                  # trusted reverse-proxy header carrying the user name

@@ -4,11 +4,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+from pathlib import Path
 
 import gradio as gr
 
 from studio import NAME
-from studio.sessions import Session, restore
+from studio.sessions import Session, ensure, resolve, serve
 from studio.service import Studio
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,14 @@ def build_ui(studio: Studio) -> gr.Blocks:
     identity = studio.publisher.identity_summary()
     dev = (" — a **development identity**: readers elsewhere will show it as untrusted; configure your own "
            "certificate for production") if identity.get("development") else ""
-    with gr.Blocks(title=NAME, analytics_enabled=False) as demo:
+    with gr.Blocks(title=NAME, analytics_enabled=False, delete_cache=cache_cleanup(studio.settings)) as demo:
         gr.Markdown(f"# {NAME}\nEvery file you download carries signed C2PA Content Credentials and has passed "
                     f"an AI-content check. Signed by *{identity.get('issuer', '?')}*{dev}.")
         session_state = gr.State(None)
-        token = gr.BrowserState(None, storage_key="genmedia-studio-session")
+        # The token lives in the browser's local storage. Gradio encrypts it there with `secret`, in the
+        # page itself; a stable secret (not Gradio's per-launch one) is what lets it be read after a
+        # restart. The token is only a lookup key: the server's session table decides what it opens.
+        token = gr.BrowserState(None, storage_key="genmedia-studio-session", secret=browser_secret(studio))
         handles = []
         with gr.Tabs():
             for name in TABS:
@@ -38,29 +42,85 @@ def build_ui(studio: Studio) -> gr.Blocks:
                 handle = build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio)
                 if handle is not None and getattr(handle, "refresh", None):
                     handles.append(handle)
+        galleries = [h.gallery for h in handles]
+        more = session_controls(studio, session_state)
 
         def start(saved_token, request: gr.Request):
             if studio.settings.auth_header and not studio.login_session(request):
                 raise gr.Error("Sign-in is required: this studio expects the reverse proxy to identify you.")
-            login = studio.login_session(request)
-            session = Session(id=login) if login else restore(saved_token)
-            return (session, session.id, *[h.refresh(session) for h in handles])
+            session = resolve(studio, request, saved_token=saved_token)
+            # A signed-in visitor's session follows the login; the browser's own token stays for later.
+            return (session, session.token or saved_token, *[h.refresh(session) for h in handles])
 
         for fn in demo.fns.values():  # device jobs take fair turns in studio.jobs, not Gradio's FIFO queue
             if fn.concurrency_id == "device":
                 fn.concurrency_limit = studio.jobs.events_in_flight
-        demo.load(start, [token], [session_state, token, *[h.gallery for h in handles]], api_name=False, queue=False)
+        demo.load(start, [token], [session_state, token, *galleries], api_name=False, queue=False)
+        more.click(lambda session: show_more(session, handles), [session_state], [session_state, *galleries],
+                   api_name=False, queue=False)
+    serve(demo, studio)
     demo.queue(max_size=studio.settings.queue_size, default_concurrency_limit=studio.settings.jobs_per_device)
     return demo
 
 
+def session_controls(studio: Studio, session_state: gr.State) -> gr.Button:
+    """Below the tabs: "Show older" (one more gallery page in every tab). For API callers:
+    `/session_token`, a client's token (send it later as `X-Studio-Session`), and `/gallery_page`."""
+    page = studio.settings.gallery_page_size
+    more = gr.Button(f"Show {page} older items in each gallery", size="sm", elem_id="gallery-more")
+    with gr.Row(visible=False):
+        token_out = gr.Textbox(label="token")
+        task_in = gr.Textbox(label="task")
+        number_in = gr.Number(0, precision=0, minimum=0, label="page (0: the newest)")
+        files_out = gr.File(file_count="multiple", label="files, newest first")
+        token_button, page_button = gr.Button(), gr.Button()
+
+    def session_token(session: Session | None):
+        session = ensure(session)
+        return session.token, session
+
+    def gallery_page(session: Session | None, task: str, number):
+        session = ensure(session)
+        number = int(number) if isinstance(number, (int, float)) and number == number else 0  # NaN: the newest
+        items = studio.gallery.page(session.id, task or None, number)
+        return [i.path for i in items], session
+
+    token_button.click(session_token, [session_state], [token_out, session_state], api_name="session_token",
+                       queue=False)
+    page_button.click(gallery_page, [session_state, task_in, number_in], [files_out, session_state],
+                      api_name="gallery_page", queue=False)
+    return more
+
+
+def show_more(session: Session | None, handles) -> tuple:
+    """One more page of every tab's gallery (responses carry the newest pages only)."""
+    session = ensure(session)
+    session.pages += 1
+    return (session, *[h.refresh(session) for h in handles])
+
+
+def browser_secret(studio: Studio) -> str:
+    """The key Gradio's page encrypts the browser's token with: stable across restarts, derived one
+    way from the studio's server secret (the page holds it, so it guards nothing on the server)."""
+    import hashlib
+    import hmac
+
+    from studio.auth import server_secret
+
+    return hmac.new(server_secret(studio.settings.data_dir), b"browser-state", hashlib.sha256).hexdigest()[:32]
+
+
 def launch_options(studio: Studio) -> dict:
-    """Gradio's launch options for this studio: file access narrowed to the outputs, uploads capped."""
+    """Gradio's launch options for this studio: no folder served as such (the outputs only reach
+    Gradio's cache, see `OutputsNotServed`), keys and database blocked, uploads capped."""
+    from starlette.middleware import Middleware
+
     s = studio.settings
     s.outputs_dir.mkdir(parents=True, exist_ok=True)
     blocked = [s.data_dir / "identity", s.data_dir / "models", s.db_path]
     options = dict(allowed_paths=[str(s.outputs_dir)], blocked_paths=[str(p) for p in blocked],
-                   max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True)
+                   max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True,
+                   app_kwargs={"middleware": [Middleware(OutputsNotServed, outputs_dir=str(s.outputs_dir))]})
     if s.auth_file:
         from studio.auth import password_checker
 
@@ -72,6 +132,6 @@ def launch(studio: Studio, **kwargs) -> None:
     from studio import retention
 
     s = studio.settings
-    retention.start(s.outputs_dir, studio.gallery, s.retention_days)
+    retention.start(s.outputs_dir, studio.gallery, s.retention_days, sessions=studio.sessions)
     demo = build_ui(studio)
     demo.launch(server_name=s.host, server_port=s.port, share=s.share, **launch_options(studio), **kwargs)

@@ -34,8 +34,9 @@ def studio(data_dir):
     from studio.settings import load_settings
 
     # Every visitor of the test server comes from 127.0.0.1, so the per-address limit is off here;
-    # tests/studio/test_jobs.py turns it on for its own checks.
-    return Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32", jobs_per_ip_minute=0))
+    # tests/studio/test_jobs.py turns it on for its own checks (test_sessions.py for new sessions).
+    return Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32", jobs_per_ip_minute=0,
+                                sessions_per_ip_minute=0))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ TASK = "text_to_image"
 
 def gallery_value(studio: Studio, session: Session) -> list[tuple[str, str]]:
     """The visitor's concept-art images, newest first, as (path, caption)."""
-    return [(i.path, i.caption) for i in reversed(studio.gallery.list(session.id, TASK))]
+    return [(i.path, i.caption) for i in studio.gallery.newest(session.id, TASK, pages=session.pages)]
 
 
 def build(studio: Studio, session_state: gr.State) -> TabHandle:

@@ -36,7 +36,7 @@ class Source:
 
 def gallery_value(studio: Studio, session: Session) -> list[tuple[str, str]]:
     """The visitor's fill results, newest first, as (path, caption)."""
-    return [(i.path, i.caption) for i in reversed(studio.gallery.list(session.id, TASK))]
+    return [(i.path, i.caption) for i in studio.gallery.newest(session.id, TASK, pages=session.pages)]
 
 
 def source_choices(studio: Studio, session: Session) -> list[tuple[str, str]]:

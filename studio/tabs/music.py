@@ -28,7 +28,7 @@ GALLERY_HEADERS = ["Made", "Prompt", "Model", "Seed", "Seconds", "File"]
 def gallery_rows(studio: Studio, session: Session, task: str) -> list[list[Any]]:
     """The visitor's files of `task`, newest first, one row each (WAV and MP3 are separate rows)."""
     rows = []
-    for item in reversed(studio.gallery.list(session.id, task)):
+    for item in studio.gallery.newest(session.id, task, pages=session.pages):  # a response carries its newest pages
         p = item.params
         rows.append([time.strftime("%H:%M:%S", time.localtime(item.created)), _short(p.get("prompt", ""), 40),
                      p.get("model_label") or p.get("model", ""), p.get("seed", ""),

@@ -28,7 +28,7 @@ STAGE_LABELS = {"signing": "encoding MP4 and signing", "checking inputs": "check
 
 def gallery_value(studio: Studio, session: Session) -> list[tuple[str, str]]:
     """The visitor's clips, newest first, as (path, caption)."""
-    return [(i.path, i.caption) for i in reversed(studio.gallery.list(session.id, TASK))]
+    return [(i.path, i.caption) for i in studio.gallery.newest(session.id, TASK, pages=session.pages)]
 
 
 def still_choices(studio: Studio, session: Session) -> list[tuple[str, str]]:

@@ -111,7 +111,7 @@ def test_bad_settings_are_refused(studio, source, fields, message):
 
 
 def test_the_editor_payload_becomes_source_and_mask(studio, tmp_path):
-    from studio.sessions import restore
+    from studio.sessions import ensure
     from studio.tabs.fill import resolve_source, save_mask
 
     background = tmp_path / "background.png"
@@ -126,7 +126,7 @@ def test_the_editor_payload_becomes_source_and_mask(studio, tmp_path):
         layers.append(str(tmp_path / f"layer{i}.png"))
         layer.save(layers[-1])
     payload = {"background": str(background), "layers": layers, "composite": str(background)}
-    session = restore(None)
+    session = ensure(None)  # a session of its own, as outside a server
 
     source = resolve_source(studio, session, None, None, payload)
     assert source.path == str(background) and source.parent_id == ""
