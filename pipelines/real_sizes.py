@@ -101,11 +101,17 @@ def build_on_meta(config: dict[str, Any]):
     from accelerate import init_empty_weights
 
     with init_empty_weights(include_buffers=True):
-        if "_class_name" in config:          # a diffusers model folder
-            import diffusers
+        return build_model(config)
 
-            return getattr(diffusers, config["_class_name"]).from_config(config)
-        return _transformers_model(config)
+
+def build_model(config: dict[str, Any]):
+    """The real model class of a published config (diffusers or transformers), random weights,
+    allocated on the current default device (bench/gpu_check.py builds under torch.device('cuda'))."""
+    if "_class_name" in config:          # a diffusers model folder
+        import diffusers
+
+        return getattr(diffusers, config["_class_name"]).from_config(config)
+    return _transformers_model(config)
 
 
 def _transformers_model(config: dict[str, Any]):
