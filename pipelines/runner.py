@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from pipelines import registry
+from pipelines.checks import clean_request_text
 from pipelines.errors import InputError, OutOfMemory
 from pipelines.media import Result
 from pipelines.models import ModelManager
@@ -50,6 +51,7 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     if progress is NO_PROGRESS:
         progress = Progress()
     progress.check()
+    clean_request_text(request)  # the one text policy, on every path: UI, API, CLI, Ray replicas
     progress.update(0, 1, "loading model")
     loaded = manager.get(task, request.model)
     request.check(loaded.preset)

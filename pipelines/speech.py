@@ -43,6 +43,9 @@ MIN_CHUNK_CHARS = 20
 SPEED_RANGE = (0.5, 2.0)
 LUFS_RANGE = (-40.0, -5.0)
 MAX_PAUSE_MS = 3000
+# Ordinary punctuation that a voice's alphabet may lack, as it is read aloud instead of refused:
+# "and/or" is said "and or", "A|B" with a pause.
+READ_AS = {"/": " ", "\\": " ", "|": ", ", "_": " ", "~": " ", "*": "", "^": "", "`": "'"}
 REFERENCE_SECONDS = (3.0, 30.0)
 SILENCE_DBFS = -45.0                  # a 50 ms frame quieter than this is not speech
 MIN_SOUND_S = 1.0                     # a reference needs at least this much sound in it
@@ -313,6 +316,9 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     speaker = _speaker_of(info, request)
     text = normalize_text(request.text)
     missing = unsupported_characters(pipe, text, language)
+    if any(ch in READ_AS for ch in missing):  # read ordinary punctuation, never refuse it
+        text = normalize_text(text.translate({ord(ch): READ_AS[ch] for ch in missing if ch in READ_AS}))
+        missing = unsupported_characters(pipe, text, language)
     if missing:
         shown = " ".join(repr(ch) for ch in missing[:20])
         raise InputError(f"This voice cannot say these characters: {shown}. Spell them out or remove them"

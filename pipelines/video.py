@@ -270,17 +270,19 @@ def load_still(path: str) -> Image.Image:
                 raise InputError(f"The still is {w}×{h} px ({w * h / 1e6:.0f} MP); the limit is "
                                  f"{MAX_STILL_PIXELS / 1e6:.0f} MP. Scale it down first.")
             if min(w, h) < MIN_STILL_SIDE:
-                raise InputError(f"The still is only {w}×{h} px; use one at least {MIN_STILL_SIDE} px on its "
-                                 f"shorter side.")
+                raise InputError(f"The still is too small: only {w}×{h} px; use one at least {MIN_STILL_SIDE} px "
+                                 f"on its shorter side.")
             img.load()
             return ImageOps.exif_transpose(img).convert("RGB")
+    except InputError:  # a size refusal above is not damage (InputError is a ValueError too)
+        raise
     except Image.DecompressionBombError:
         raise InputError(f"The still is far larger than the limit of {MAX_STILL_PIXELS / 1e6:.0f} MP; "
                          f"scale it down first.") from None
     except UnidentifiedImageError:
         raise InputError(f"{p.name} is not an image the studio can read; upload a PNG, JPEG or WebP still.") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"The still {p.name} is damaged or truncated ({e}); export it again.") from None
+    except (OSError, SyntaxError, ValueError):  # Pillow's own words stay out of the message
+        raise InputError(f"The still {p.name} is damaged or truncated; export it again.") from None
 
 
 # ----- loading -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import soundfile as sf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from provenance.probe import kind_of, sniff_mime
+from provenance.probe import _short  # one place keeps decoders' own words off the page
 
 # A clip quieter than this RMS level (-80 dBFS) carries nothing a classifier can judge.
 SILENCE_RMS = 1e-4
@@ -205,9 +206,3 @@ def _read_av_audio(path: Path, media: MediaInput) -> tuple[np.ndarray | None, in
         media.problem = f"the audio is damaged or incomplete ({_short(exc, path)})"
         return None, 0
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), rate
-
-
-def _short(exc: Exception, path: Path) -> str:
-    """An error message without the server-side path of the upload, cut to one line."""
-    text = (str(exc).strip() or type(exc).__name__).replace(str(path), path.name)
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -6,6 +6,8 @@ library the studio does not otherwise need).
 """
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +115,10 @@ def _decode_audio(path: Path, mime: str) -> Decoded:
 
 
 def _short(exc: Exception, path: Path | None = None) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    if path is not None:  # the server-side path of an upload is nobody's business
-        text = text.replace(str(path), path.name)
-    return text if len(text) <= 160 else text[:157] + "..."
+    """What a message says in place of a decoder's own words: a reference to the server log, where
+    the library's text (PyAV's "[Errno ...] Invalid data found", libsndfile's "No 'data' chunk
+    marker", Pillow's) is written. The visitor reads the studio's words ("damaged or incomplete")."""
+    ref = secrets.token_hex(4)
+    logging.getLogger(__name__).warning("could not decode %s (reference %s): %s",
+                                        path.name if path is not None else "a file", ref, exc)
+    return f"reference {ref} in the server log"

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from pipelines.checks import strip_controls
 from pipelines.errors import InputError
 from studio.storyboard.script import (DEFAULT_DURATION_S, DURATION_RANGE, MAX_SHOT_CHARS, NARRATOR, ParsedScript,
                                       estimate_duration, motion_for)
@@ -276,7 +277,7 @@ def whole(name: str, value: Any) -> int:
 
 
 def check_prompt(prompt: Any, what: str) -> str:
-    text = prompt.strip() if isinstance(prompt, str) else ""
+    text = strip_controls(prompt).strip() if isinstance(prompt, str) else ""  # the text policy
     if not text:
         raise InputError(f"{what} has no description: say what the shot shows.")
     if len(text) > MAX_SHOT_CHARS:

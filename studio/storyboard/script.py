@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipelines.checks import strip_controls
 from pipelines.errors import InputError
 
 NARRATOR = "NARRATOR"
@@ -78,6 +79,7 @@ def parse_script(text: str, max_shots: int) -> ParsedScript:
     if not isinstance(text, str) or not text.strip():
         raise InputError("The script is empty: paste one shot per line, or a markdown shot list "
                          "(## scene headings, - shot lines, NAME: dialogue lines).")
+    text = strip_controls(text)  # the text policy: no control characters but newline and tab
     if len(text) > MAX_SCRIPT_CHARS:
         raise InputError(f"The script is {len(text):,} characters; the limit is {MAX_SCRIPT_CHARS:,}. "
                          "Split it into parts, one board per sequence.")
@@ -173,7 +175,7 @@ def parse_dialogue_line(line: str) -> tuple[str, str] | None:
 def parse_dialogue_block(text: str) -> list[tuple[str, str]]:
     """The shot editor's dialogue box: one line each, `NAME: words`; unmarked lines are the narrator's."""
     lines = []
-    for no, raw in enumerate((text or "").splitlines(), start=1):
+    for no, raw in enumerate(strip_controls(text or "").splitlines(), start=1):
         if not raw.strip():
             continue
         said = parse_dialogue_line(raw) or _mixed_case_speaker(raw) or _said(NARRATOR, raw)

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
+from pipelines import checks
 from pipelines.errors import Cancelled, InputError
 from pipelines.presets import load_styles
 from pipelines.progress import ProgressEvent
@@ -35,6 +36,7 @@ REFERENCE_MAX_BYTES = 40 * 2**20
 REFERENCE_MAX_PIXELS = 40_000_000
 REFERENCE_MIN_SIDE = 64
 DELETED = "This board was deleted or never existed."
+MAX_TITLE_CHARS, MAX_LOOK_CHARS = 120, 500   # the text policy's limits (pipelines.checks.text)
 
 
 @dataclass
@@ -92,7 +94,7 @@ class BoardService:
         parsed = parse_script(script, self.max_shots)
         bd.check_duration(duration_s)
         bd.check_choice("The camera move", motion, bd.MOTIONS)
-        board = Board(id=bd.new_id(), session_id=session_id, title=(title or "").strip()[:120] or _title(parsed),
+        board = Board(id=bd.new_id(), session_id=session_id, title=checks.text("The board title", title, MAX_TITLE_CHARS) or _title(parsed),
                       shots=bd.shots_from_script(parsed, duration_s, motion))
         panel = self.studio.models.preset(PANEL_TASK, settings["model"]) if settings.get("model") \
             else self.default_preset(PANEL_TASK)
@@ -138,7 +140,7 @@ class BoardService:
         before = (board.style, board.model, board.look, board.width, board.height, board.steps,
                   board.reference_strength)
         if settings.get("title") is not None:
-            board.title = str(settings.pop("title")).strip()[:120] or board.title
+            board.title = checks.text("The board title", settings.pop("title"), MAX_TITLE_CHARS) or board.title
         self._apply_settings(board, {k: v for k, v in settings.items() if v is not None})
         if before != (board.style, board.model, board.look, board.width, board.height, board.steps,
                       board.reference_strength):
@@ -162,7 +164,7 @@ class BoardService:
         board.seed = bd.check_seed(board.seed)
         board.fps = bd.whole("The frame rate", board.fps)
         bd.check_choice("The frame rate", board.fps, bd.FPS_CHOICES)
-        board.look = str(board.look or "").strip()[:500]
+        board.look = checks.text("The look", board.look, MAX_LOOK_CHARS)
         if not -30 <= float(board.music_level_db) <= 0:
             raise InputError(f"The music level {board.music_level_db:g} dB is out of range: use -30 to 0 dB.")
         strength = board.reference_strength
