@@ -295,7 +295,8 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         b = crops[0]["box"]
         notices.append(f"Worked on a {b[2] - b[0]}×{b[3] - b[1]} crop around the mask; the rest of the "
                        f"{image.width}×{image.height} image is unchanged.")
-    return Result([ImageArtifact(image=image, params=params)], notices)
+    # The mask goes with the image: publishing watermarks only inside it, so the rest stays the source's.
+    return Result([ImageArtifact(image=image, params=params, changed_mask=prep.mask)], notices)
 
 
 def _prompts(request: Request) -> tuple[str, str]:

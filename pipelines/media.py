@@ -17,6 +17,10 @@ class ImageArtifact:
 
     image: Image.Image
     params: dict[str, Any]
+    # An edit's changed area (L, image size, non-zero = generated): outside it the pixels are the
+    # source's, and publishing keeps them byte for byte (the watermark goes only inside it).
+    # None: the whole image was generated.
+    changed_mask: Image.Image | None = None
     kind: Literal["image"] = "image"
 
 

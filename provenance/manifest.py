@@ -16,8 +16,27 @@ STUDIO_NAME = "genmedia-studio"
 GENERATION_LABEL = "com.genmedia.generation"
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
-# Parameters that carry the visitor's own words; hashed when prompt disclosure is off.
-PROMPT_KEYS = ("prompt", "negative_prompt", "text", "lyrics", "description")
+# Disclosure by allow-list. With prompt disclosure off, a text value is recorded as it is only
+# when its key is one of these: text the studio itself chose from its own lists (presets,
+# schedulers, enums, languages, voices checked against the model's list) or made (ids, hashes).
+# Every other text, at any depth, is the visitor's or may carry their words (prompts before and
+# after styling, negatives, dialogue, lyrics, board titles and scripts, camera notes, file names)
+# and is replaced by its SHA-256. Numbers, booleans and None always pass.
+SAFE_TEXT_KEYS = frozenset({
+    "task", "mode", "ran_as", "export", "model", "model_id", "model_label", "revision", "license", "tier",
+    "device", "dtype", "pipeline", "scheduler", "scheduler_class", "style", "decoder", "sampling",
+    "language", "speaker", "voice", "architecture", "motion", "seed_policy", "aspect", "format", "kind",
+    "board_id", "panel_id", "music_id", "output_id", "attention", "preset", "family", "unit", "codec",
+})
+# Text under these keys is a digest already (mask_sha256, melody_sha256, ...).
+SAFE_TEXT_SUFFIXES = ("_sha256",)
+# The soft-binding algorithm of the studio's image/video watermark (provenance/watermark.py): an
+# entity-specific name (reverse domain, as the C2PA soft-binding algorithm list asks of unlisted
+# algorithms); the block value is the 48-bit mark as 12 lowercase hex digits.
+WATERMARK_ALG = "com.genmedia.watermark.dwtdctsvd.1"
+WATERMARK_ALG_PARAMS = ("invisible-watermark dwtDctSvd: U channel of YUV, one-level Haar DWT approximation band, "
+                        "4x4 blocks, largest singular value quantised with step 36; bit i in every block i mod 48, "
+                        "majority vote; value = the 48 bits as hex")
 # Headline facts copied out of the parameters so a reader finds them without digging.
 _MODEL_KEYS = {"model": "name", "model_id": "id", "revision": "revision", "license": "license"}
 _RELATIONSHIPS = ("parentOf", "componentOf", "inputTo")
@@ -28,11 +47,26 @@ class IngredientInfo:
     """One input of an edit, as the manifest describes it."""
 
     label: str  # unique within the manifest; actions point at it
-    title: str
+    title: str  # the publisher passes it through `withheld` (an upload's file name is the visitor's)
     relationship: str  # parentOf | componentOf | inputTo
     mime: str | None
     sha256: str
     verdict: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SoftBindingInfo:
+    """One soft binding of the output (a watermark another verifier can look the file up by).
+
+    `value` is the mark as the algorithm writes it; `region` (x, y, width, height in pixels)
+    limits it to part of a picture; `timespan_ms` (start, end) to part of a recording.
+    """
+
+    alg: str
+    value: str
+    alg_params: str | None = None
+    region: tuple[int, int, int, int] | None = None
+    timespan_ms: tuple[int, int] | None = None
 
 
 def sha256_text(text: str) -> str:
@@ -79,25 +113,38 @@ def numeric_lists_as_text(value: Any) -> Any:
 
 
 def disclosed_parameters(params: Mapping[str, Any], disclose_prompt: bool) -> dict:
-    """The generation parameters as recorded: prompt-like text replaced by its SHA-256 when
-    disclosure is off (`prompt` becomes `prompt_sha256`, and so on)."""
+    """The generation parameters as recorded. With disclosure off, every text value whose key is
+    not in SAFE_TEXT_KEYS is replaced by its SHA-256: `prompt` becomes `prompt_sha256`, and a
+    text inside a list becomes "sha256:<hex>"."""
     out = json_safe(dict(params))
     return out if disclose_prompt else _redact(out)
 
 
-def _redact(value: Any) -> Any:
-    """Hash prompt-like keys at any depth (a storyboard carries one prompt per panel)."""
+def is_safe_text_key(key: str) -> bool:
+    """Whether text recorded under `key` is the studio's own (shown even with disclosure off)."""
+    return key in SAFE_TEXT_KEYS or key.endswith(SAFE_TEXT_SUFFIXES)
+
+
+def _redact(value: Any, safe: bool = False) -> Any:
+    """Hash every text not under an allow-listed key, at any depth (a board holds one text per shot)."""
     if isinstance(value, list):
-        return [_redact(v) for v in value]
+        return [_redact(v, safe) for v in value]
+    if isinstance(value, str):
+        return value if safe else f"sha256:{sha256_text(value)}"
     if not isinstance(value, dict):
         return value
     out = {}
     for key, item in value.items():
-        if key in PROMPT_KEYS and item is not None:
-            out[f"{key}_sha256"] = sha256_text(json_text(item))
+        if isinstance(item, str) and not is_safe_text_key(key):
+            out[f"{key}_sha256"] = sha256_text(item)
         else:
-            out[key] = _redact(item)
+            out[key] = _redact(item, is_safe_text_key(key))
     return out
+
+
+def withheld(text: str, disclose_prompt: bool) -> str:
+    """A title or name as recorded: itself, or "sha256:<hex>" of it when disclosure is off."""
+    return text if disclose_prompt or not text else f"sha256:{sha256_text(text)}"
 
 
 def json_text(value: Any) -> str:
@@ -110,13 +157,33 @@ def claim_generator(studio_version: str) -> list[dict]:
     return [{"name": STUDIO_NAME, "version": studio_version}]
 
 
-def actions_assertion(task: str, ingredients: Iterable[IngredientInfo], studio_version: str) -> dict:
+def rectangle_region(box: tuple[int, int, int, int], name: str, description: str | None = None) -> dict:
+    """A C2PA region of interest: one spatial rectangle (x, y, width, height in pixels, origin at
+    the top-left corner) with a name.
+
+    The spec's `role` (c2pa.edited, c2pa.watermarked) is left out: c2pa-rs as bundled with
+    c2pa-python 0.38 refuses to sign any `role` value ("expected enum Role"), so the region says
+    what it is in `name` and `description` instead.
+    """
+    x, y, w, h = (int(v) for v in box)
+    shape = {"type": "rectangle", "unit": "pixel", "origin": {"x": x, "y": y}, "width": w, "height": h}
+    region: dict = {"region": [{"type": "spatial", "shape": shape}], "name": name}
+    if description:
+        region["description"] = description
+    return region
+
+
+def actions_assertion(task: str, ingredients: Iterable[IngredientInfo], studio_version: str,
+                      changed: tuple[int, int, int, int] | None = None) -> dict:
     """The c2pa.actions assertion for a generation or an edit.
 
     - no inputs: c2pa.created, trainedAlgorithmicMedia
     - a parentOf input: c2pa.opened (the parent) then c2pa.edited, composite
     - otherwise: c2pa.created, composite, citing inputTo inputs
     - each componentOf input: c2pa.placed
+    `changed` (x, y, width, height) is the rectangle an edit changed: recorded as the edit's
+    region of interest (`changes`), so a verifier can show where the
+    generated pixels are.
     """
     ingredients = list(ingredients)
     for ing in ingredients:
@@ -131,6 +198,10 @@ def actions_assertion(task: str, ingredients: Iterable[IngredientInfo], studio_v
                   "digitalSourceType": COMPOSITE if ingredients else TRAINED}
     if conditioning:
         main["parameters"] = {"ingredientIds": conditioning}
+    if changed is not None:
+        main["changes"] = [rectangle_region(changed, "generated area", "the box around the area the model "
+                                                                   "generated; outside that area every pixel "
+                                                                   "is the source's")]
     actions: list[dict] = []
     if parents:
         actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": parents}})
@@ -170,6 +241,21 @@ def generation_assertion(*, task: str, params: Mapping[str, Any], disclose_promp
     return {"label": GENERATION_LABEL, "data": numeric_lists_as_text(data)}
 
 
+def soft_binding_assertion(binding: SoftBindingInfo) -> dict:
+    """A c2pa.soft-binding assertion (C2PA 2.x soft-binding-map): the algorithm, its parameters,
+    and one block whose scope is the whole asset, a region of it, or a timespan."""
+    scope: dict = {}
+    if binding.region is not None:
+        scope["region"] = rectangle_region(binding.region, "watermarked area",
+                                           "the mark is read from the 8x8-pixel blocks inside this box")
+    if binding.timespan_ms is not None:
+        scope["timespan"] = {"start": int(binding.timespan_ms[0]), "end": int(binding.timespan_ms[1])}
+    data: dict = {"alg": binding.alg, "blocks": [{"scope": scope, "value": binding.value}], "pad": []}
+    if binding.alg_params:
+        data["alg_params"] = binding.alg_params
+    return {"label": "c2pa.soft-binding", "data": data}
+
+
 def ingredient_definition(ing: IngredientInfo) -> dict:
     """The ingredient JSON handed to c2pa with the input's bytes."""
     return {"title": ing.title, "relationship": ing.relationship, "label": ing.label}
@@ -179,18 +265,33 @@ def build_manifest(*, title: str, mime: str, task: str, params: Mapping[str, Any
                    studio_version: str, library_versions: Mapping[str, str],
                    verdict: Mapping[str, Any] | None, watermark: Mapping[str, Any],
                    media: Mapping[str, Any], ingredients: Iterable[IngredientInfo] = (),
-                   created: str) -> dict:
-    """The whole manifest definition for one output file."""
+                   created: str, default_title: str | None = None,
+                   changed: tuple[int, int, int, int] | None = None,
+                   soft_bindings: Iterable[SoftBindingInfo] = ()) -> dict:
+    """The whole manifest definition for one output file.
+
+    With disclosure off, a `title` other than `default_title` (the studio's own "<task>.<ext>")
+    is withheld: the manifest shows `default_title` and records the title's SHA-256.
+    `changed` is the rectangle an edit changed (the edit action's region of interest);
+    `soft_bindings` become one c2pa.soft-binding assertion each (the image/video watermark,
+    and any other mark a publisher adds, such as an audio watermark's id).
+    """
     ingredients = list(ingredients)
+    shown = title
+    generation = generation_assertion(task=task, params=params, disclose_prompt=disclose_prompt,
+                                      studio_version=studio_version, library_versions=library_versions,
+                                      verdict=verdict, watermark=watermark, media=media,
+                                      ingredients=ingredients, created=created)
+    if not disclose_prompt and title and title != default_title:
+        shown = default_title or withheld(title, False)
+        generation["data"]["title_sha256"] = sha256_text(title)
     return {
         "claim_generator_info": claim_generator(studio_version),
-        "title": title,
+        "title": shown,
         "format": mime,
         "assertions": [
-            actions_assertion(task, ingredients, studio_version),
-            generation_assertion(task=task, params=params, disclose_prompt=disclose_prompt,
-                                 studio_version=studio_version, library_versions=library_versions,
-                                 verdict=verdict, watermark=watermark, media=media,
-                                 ingredients=ingredients, created=created),
+            actions_assertion(task, ingredients, studio_version, changed),
+            generation,
+            *(soft_binding_assertion(b) for b in soft_bindings),
         ],
     }

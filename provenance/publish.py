@@ -14,7 +14,7 @@ import json
 import mimetypes
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -27,7 +27,8 @@ from provenance import encode, watermark
 from provenance.config import PublishConfig
 from provenance.identity import SigningIdentity, load_identity
 from provenance.ledger import Ledger, LedgerRecord
-from provenance.manifest import IngredientInfo, build_manifest, json_safe
+from provenance.manifest import (WATERMARK_ALG, WATERMARK_ALG_PARAMS, IngredientInfo, SoftBindingInfo,
+                                 build_manifest, json_safe, withheld)
 from provenance.probe import kind_of, sniff_mime
 from provenance.report import VerifyReport
 from provenance.signing import IngredientFile, can_embed, read_credentials, sign
@@ -86,6 +87,10 @@ class _Draft:
     media: dict
     width: int | None = None
     height: int | None = None
+    # The rectangle (x, y, width, height) an edit changed: the edit action's region of interest.
+    changed: tuple[int, int, int, int] | None = None
+    # Marks other verifiers can look the file up by: one c2pa.soft-binding assertion each.
+    soft_bindings: list[SoftBindingInfo] = field(default_factory=list)
 
 
 class Publisher:
@@ -177,7 +182,9 @@ class Publisher:
                 sha = file_sha256(path)
             except OSError:
                 raise ProvenanceError(f"The input file {path.name} is missing or unreadable.") from None
-            info = IngredientInfo(label=f"input-{i}", title=item.title or path.name, relationship=item.relationship,
+            # An upload's file name and a title made from a prompt are the visitor's words.
+            title = withheld(item.title or path.name, self.cfg.disclose_prompt)
+            info = IngredientInfo(label=f"input-{i}", title=title, relationship=item.relationship,
                                   mime=sniff_mime(head), sha256=sha, verdict=item.verdict)
             files.append(IngredientFile(info, path))
         if sum(f.info.relationship == "parentOf" for f in files) > 1:
@@ -192,14 +199,13 @@ class Publisher:
         alpha = image.getchannel("A") if "A" in image.getbands() else None
         rgb = np.asarray(image.convert("RGB"))
         width, height = image.size
-        wm_id, wm_info = None, {"scheme": watermark.SCHEME, "applied": False,
-                                 "original_size": {"width": width, "height": height}}
-        if watermark.can_carry(width, height):
-            wm_id = watermark.new_watermark_id()
-            rgb = watermark.embed(rgb, wm_id)
-            wm_info.update(applied=True, id=wm_id, bits=watermark.PAYLOAD_BITS)
-        else:
-            wm_info["reason"] = f"the image ({width}x{height}) is smaller than the watermark's minimum of {_MIN_SIDE}"
+        region = None
+        if artifact.changed_mask is not None:
+            if artifact.changed_mask.size != image.size:
+                raise ProvenanceError(f"The changed-area mask is {artifact.changed_mask.size}, the image {image.size}.")
+            region = np.asarray(artifact.changed_mask.convert("L")) > 0
+        changed = None if region is None else watermark.region_box(region)
+        rgb, wm_id, wm_info = self._watermark_image(rgb, region)
         finished = Image.fromarray(rgb)
         if alpha is not None:
             finished.putalpha(alpha)
@@ -207,8 +213,38 @@ class Publisher:
         staging = self._staging(folder, encode.EXTENSION[fmt])
         encode.write_image(finished, fmt, staging, jpeg_quality=self.cfg.jpeg_quality,
                            webp_quality=self.cfg.webp_quality)
+        bindings = [SoftBindingInfo(WATERMARK_ALG, wm_id, WATERMARK_ALG_PARAMS,
+                                    region=changed if wm_info.get("region") else None)] if wm_id else []
         return _Draft(staging, encode.EXTENSION[fmt], encode.IMAGE_MIME[fmt], wm_id, wm_info,
-                      {"width": width, "height": height}, width, height)
+                      {"width": width, "height": height}, width, height, changed, bindings)
+
+    @staticmethod
+    def _watermark_image(rgb: np.ndarray, region: np.ndarray | None) -> tuple[np.ndarray, str | None, dict]:
+        """Mark the picture; an edit only inside its changed `region`, the rest kept byte for byte.
+
+        A mark confined to a region is read back before it is claimed: a small region has too few
+        blocks to carry 48 bits, and then the manifest says so instead of naming an id.
+        """
+        height, width = rgb.shape[:2]
+        info: dict = {"scheme": watermark.SCHEME, "applied": False, "original_size": {"width": width, "height": height}}
+        if not watermark.can_carry(width, height):
+            info["reason"] = f"the image ({width}x{height}) is smaller than the watermark's minimum of {_MIN_SIDE}"
+            return rgb, None, info
+        wm_id = watermark.new_watermark_id()
+        if region is None:
+            info.update(applied=True, id=wm_id, bits=watermark.PAYLOAD_BITS)
+            return watermark.embed(rgb, wm_id), wm_id, info
+        box = watermark.region_box(region)
+        marked = watermark.embed_within(rgb, wm_id, region) if box else rgb
+        whole, within = watermark.read(marked), watermark.read(marked, region)
+        if whole.watermark_id == wm_id or within.watermark_id == wm_id:
+            info.update(applied=True, id=wm_id, bits=watermark.PAYLOAD_BITS, region=list(box),
+                        readable_in_whole_image=whole.watermark_id == wm_id)
+            return marked, wm_id, info
+        info["reason"] = (f"the changed area ({box[2]}x{box[3]} px box) is too small to carry the watermark; "
+                          "it was left unmarked so that every pixel outside it stays the source's"
+                          if box else "nothing was changed")
+        return rgb, None, info
 
     def _draft_video(self, artifact: VideoArtifact, folder: Path) -> _Draft:
         encode.check_frames(artifact.frames)
@@ -237,7 +273,8 @@ class Publisher:
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        return _Draft(staging, "mp4", "video/mp4", wm_id, wm_info, media, width, height)
+        bindings = [SoftBindingInfo(WATERMARK_ALG, wm_id, WATERMARK_ALG_PARAMS)] if wm_id else []
+        return _Draft(staging, "mp4", "video/mp4", wm_id, wm_info, media, width, height, soft_bindings=bindings)
 
     def _draft_audio(self, artifact: AudioArtifact, folder: Path) -> list[_Draft]:
         rate = artifact.sample_rate
@@ -268,12 +305,13 @@ class Publisher:
             verdict = None
             if self.detector is not None and kind_of(draft.mime):
                 verdict = json_safe(self.detector(draft.staging, artifact))
+            default_title = f"{task.replace('_', ' ')}.{draft.ext}"
             manifest = build_manifest(
-                title=title or f"{task.replace('_', ' ')}.{draft.ext}", mime=draft.mime, task=task, params=params,
+                title=title or default_title, default_title=default_title, mime=draft.mime, task=task, params=params,
                 disclose_prompt=self.cfg.disclose_prompt, studio_version=self.studio_version,
                 library_versions=self.library_versions, verdict=verdict, watermark=draft.watermark_info,
-                media=draft.media, ingredients=[i.info for i in ingredients],
-                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                media=draft.media, ingredients=[i.info for i in ingredients], changed=draft.changed,
+                soft_bindings=draft.soft_bindings, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             store_bytes = self._sign(draft, final, manifest, ingredients)
             if store_bytes is not None:
                 sidecar.write_bytes(store_bytes)

@@ -104,17 +104,27 @@ def _haar_approx(channel: np.ndarray) -> np.ndarray:
     return (x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
 
 
-def vote(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bit vote counts (ones, totals) read from one RGB uint8 image."""
+def vote(rgb: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bit vote counts (ones, totals) read from one RGB uint8 image.
+
+    `region` (a boolean array of the image's height and width) limits the vote to blocks whose
+    8x8 pixels all lie inside it: a fill marks only the area it generated, and the blocks
+    outside it would vote at chance and drown the mark.
+    """
     yuv, h, w = _u_channel(rgb)
-    blocks, _, _ = _blocks(_haar_approx(yuv[:h, :w, 1]))
+    blocks, rows, cols = _blocks(_haar_approx(yuv[:h, :w, 1]))
     s0 = np.linalg.svd(blocks, compute_uv=False)[:, 0]
     index = np.arange(len(blocks)) % PAYLOAD_BITS
-    if np.percentile(s0, 95) - np.percentile(s0, 5) < _SCALE / 4:
+    if region is not None:
+        side = 2 * _BLOCK  # a block of the half-size band covers 8x8 pixels
+        inside = np.asarray(region, bool)[:rows * side, :cols * side]
+        keep = inside.reshape(rows, side, cols, side).all(axis=(1, 3)).reshape(-1)
+        s0, index = s0[keep], index[keep]
+    empty = np.zeros(PAYLOAD_BITS)
+    if len(s0) == 0 or np.percentile(s0, 95) - np.percentile(s0, 5) < _SCALE / 4:
         # A flat picture (a painted mask, a colour swatch): every block reads the same bit, which
         # looks like a confident all-zero or all-one id. Such a picture cannot carry a mark either
         # (rounding the pixels undoes it), so it reads as absent: no votes at all.
-        empty = np.zeros(PAYLOAD_BITS)
         return empty, empty.copy()
     ones = ((s0 % _SCALE) > _SCALE * 0.5).astype(np.float64)
     return (np.bincount(index, weights=ones, minlength=PAYLOAD_BITS),
@@ -145,11 +155,27 @@ def decide(ones: np.ndarray, totals: np.ndarray) -> WatermarkReading:
     return WatermarkReading(payload.hex(), confidence)
 
 
-def read(rgb: np.ndarray) -> WatermarkReading:
-    """Read the watermark of one RGB uint8 image; images below MIN_PIXELS read as absent."""
+def read(rgb: np.ndarray, region: np.ndarray | None = None) -> WatermarkReading:
+    """Read the watermark of one RGB uint8 image (within `region`, a boolean mask, when given);
+    images below MIN_PIXELS read as absent."""
     if not can_carry(rgb.shape[1], rgb.shape[0]):
         return WatermarkReading(None, 0.0)
-    return decide(*vote(rgb))
+    return decide(*vote(rgb, region))
+
+
+def embed_within(rgb: np.ndarray, watermark_id: str, region: np.ndarray) -> np.ndarray:
+    """`embed`, then every pixel outside `region` (boolean, True = may change) put back as it was:
+    the mark lives only where the picture was generated, and the rest keeps its exact bytes."""
+    marked = embed(rgb, watermark_id)
+    return np.where(np.asarray(region, bool)[..., None], marked, rgb)
+
+
+def region_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The bounding rectangle (x, y, width, height) of a boolean mask's True pixels; None if empty."""
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
 
 
 def read_frames(frames: list[np.ndarray]) -> WatermarkReading:
