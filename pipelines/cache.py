@@ -1,8 +1,17 @@
 """A cache of loaded pipelines shared read-only by every visitor, LRU under a memory budget.
 
-Loading is done once per key even when several visitors ask at the same moment. An evicted
-pipeline that a running job still holds stays alive until that job ends (Python references);
-its memory is then returned.
+The policy, in the order a request meets it:
+- A key is loaded once, even when several jobs ask for it at the same moment (a per-key lock).
+- Room is made *before* a load, from the loader's size estimate (`expected_bytes`): the least
+  recently used entries that no running job holds are evicted until the new one fits. After
+  the load the real size (`size_of`) replaces the estimate.
+- An entry a job holds (`lease`) is never evicted. When everything else is held, the new entry
+  is loaded over budget and the cache trims back once the leases end.
+- A value bigger than the whole budget is still loaded (alone) and then stays: the most
+  recently used entry is never trimmed. Deciding how to load such a value (CPU offload on CUDA,
+  a refusal on a CPU) is the loader's business; `fits(nbytes)` answers the question for it.
+- A failed load (an exception, out-of-memory included) leaves nothing behind: no entry, no
+  reservation, no pin, the key's lock released, so a later request loads again.
 """
 from __future__ import annotations
 
@@ -10,15 +19,19 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterator
 
 log = logging.getLogger(__name__)
 
 
-def estimate_bytes(obj: Any, _seen: set[int] | None = None) -> int:
-    """Bytes held by the tensors of a model, a diffusers pipeline, or containers of them."""
-    seen = _seen if _seen is not None else set()
-    if obj is None or id(obj) in seen:
+def estimate_bytes(obj: Any, seen: set[int] | None = None, _depth: int = 0) -> int:
+    """Bytes held by the tensors of a model, a diffusers pipeline, a transformers pipeline, or
+    containers of them (dicts, lists, dataclasses such as `Loaded`, plain objects holding a
+    model); a tensor shared by several parts counts once."""
+    seen = seen if seen is not None else set()
+    if obj is None or id(obj) in seen or _depth > _MAX_DEPTH or isinstance(obj, _ATOMS):
         return 0
     seen.add(id(obj))
     if hasattr(obj, "parameters") and hasattr(obj, "buffers"):
@@ -29,66 +42,194 @@ def estimate_bytes(obj: Any, _seen: set[int] | None = None) -> int:
                 total += t.numel() * t.element_size()
         return total
     if hasattr(obj, "components") and isinstance(getattr(obj, "components"), dict):
-        return sum(estimate_bytes(v, seen) for v in obj.components.values())
-    if isinstance(obj, dict):
-        return sum(estimate_bytes(v, seen) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(estimate_bytes(v, seen) for v in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return sum(estimate_bytes(getattr(obj, f.name), seen) for f in dataclasses.fields(obj))
-    return 0
+        parts = obj.components.values()
+    elif isinstance(obj, dict):
+        parts = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        parts = obj
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        parts = [getattr(obj, f.name) for f in dataclasses.fields(obj)]
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        parts = list(vars(obj).values())  # a transformers pipeline's `.model`, a wrapper's attributes
+    else:
+        return 0
+    return sum(estimate_bytes(p, seen, _depth + 1) for p in parts)
+
+
+_MAX_DEPTH = 8   # Loaded -> views -> Loaded -> VideoModel -> pipes -> pipeline -> components -> module
+_ATOMS = (str, bytes, int, float, bool, type(threading.Lock()))
+
+
+def parse_budget_gb(raw: Any) -> float | str:
+    """The setting model_cache_gb as "auto" or a positive number of gigabytes (GiB); a clear
+    ValueError otherwise. Used by the studio's settings (no torch there) and the model layer."""
+    text = str(raw).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = float("nan")
+    if not gb > 0 or gb == float("inf"):
+        raise ValueError(f"model_cache_gb must be \"auto\" or a number of gigabytes above 0 (like 24), not {raw!r}")
+    return gb
+
+
+@dataclass
+class CacheStats:
+    """Counters since the cache was made (the bench and the tests read them)."""
+
+    loads: int = 0           # values loaded (a failed load is not counted)
+    evictions: int = 0       # entries dropped to make room or trim back to the budget
+    bytes_loaded: int = 0    # sum of the real sizes of the values loaded
+    hits: int = 0            # requests served by an entry already loaded
+    failed_loads: int = 0    # loads that raised
+
+
+@dataclass
+class _Entry:
+    value: Any
+    size: int
+    pins: int = 0            # running jobs holding it: never evicted while > 0
 
 
 class PipelineCache:
-    """Thread-safe LRU of loaded pipelines under `budget_bytes` (the newest entry always stays)."""
+    """Thread-safe LRU of loaded values under `budget_bytes`; see the module docstring for the policy."""
 
     def __init__(self, budget_bytes: int, on_evict: Callable[[Hashable, Any], None] | None = None,
                  size_of: Callable[[Any], int] = estimate_bytes):
-        self.budget_bytes = budget_bytes
-        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self.budget_bytes = int(budget_bytes)
+        self.stats = CacheStats()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()   # least recently used first
+        self._loading: dict[Hashable, int] = {}                          # bytes reserved by loads in flight
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
         self._on_evict = on_evict
         self._size_of = size_of
 
-    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        """The cached value for `key`, loading it (once, under a per-key lock) when absent."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key][0]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._entries:
-                    self._entries.move_to_end(key)
-                    return self._entries[key][0]
-            value = load()
-            size = self._size_of(value)
-            with self._lock:
-                self._entries[key] = (value, size)
-                evicted = self._evict_over_budget()
-            for k, v in evicted:
-                log.info("evicted %s from the model cache", k)
-                if self._on_evict:
-                    self._on_evict(k, v)
-            return value
-
-    def _evict_over_budget(self) -> list[tuple[Hashable, Any]]:
-        evicted = []
-        while self.used_bytes > self.budget_bytes and len(self._entries) > 1:
-            k, (v, _) = self._entries.popitem(last=False)
-            evicted.append((k, v))
-        return evicted
+    # ---- asking
+    def fits(self, nbytes: int) -> bool:
+        """Whether a value of `nbytes` fits in the budget at all (with everything else evicted)."""
+        return nbytes <= self.budget_bytes
 
     @property
     def used_bytes(self) -> int:
-        return sum(size for _, size in self._entries.values())
+        """Bytes charged by the entries loaded now."""
+        return sum(e.size for e in self._entries.values())
 
     def keys(self) -> list[Hashable]:
+        """Keys loaded now, least recently used first."""
         with self._lock:
             return list(self._entries)
 
-    def clear(self) -> None:
+    def in_use(self) -> list[Hashable]:
+        """Keys a running job holds now."""
         with self._lock:
-            self._entries.clear()
+            return [k for k, e in self._entries.items() if e.pins]
+
+    # ---- getting
+    @contextmanager
+    def lease(self, key: Hashable, load: Callable[[], Any], expected_bytes: int | None = None) -> Iterator[Any]:
+        """The value for `key`, held (never evicted) until the block ends; loaded when absent.
+
+        `expected_bytes` is the loader's estimate, used to make room before loading; without it
+        room is made after the load, from the real size.
+        """
+        value = self._acquire(key, load, expected_bytes)
+        try:
+            yield value
+        finally:
+            self._release(key)
+
+    def get_or_load(self, key: Hashable, load: Callable[[], Any], expected_bytes: int | None = None) -> Any:
+        """The value for `key`, loading it when absent, without holding it (it may be evicted later)."""
+        with self.lease(key, load, expected_bytes) as value:
+            return value
+
+    def _acquire(self, key: Hashable, load: Callable[[], Any], expected_bytes: int | None) -> Any:
+        with self._lock:
+            if (hit := self._pin_if_loaded(key)) is not None:
+                return hit.value
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one load per key; the others wait here and find it loaded
+            with self._lock:
+                if (hit := self._pin_if_loaded(key)) is not None:
+                    return hit.value
+                evicted = self._make_room(expected_bytes or 0)
+                self._loading[key] = expected_bytes or 0
+            self._notify(evicted)
+            try:
+                value = load()
+                size = int(self._size_of(value))
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                    self.stats.failed_loads += 1
+                raise
+            with self._lock:
+                self._loading.pop(key, None)
+                self._entries[key] = _Entry(value, size, pins=1)
+                self.stats.loads += 1
+                self.stats.bytes_loaded += size
+                evicted = self._trim()
+            self._notify(evicted)
+            log.info("loaded %s into the model cache (%.2f GB; %.2f of %.2f GB used)", key, size / 2**30,
+                     self.used_bytes / 2**30, self.budget_bytes / 2**30)
+            return value
+
+    def _pin_if_loaded(self, key: Hashable) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.pins += 1
+            self._entries.move_to_end(key)
+            self.stats.hits += 1
+        return entry
+
+    def _release(self, key: Hashable) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.pins -= 1
+            # loads made while everything was held may have gone over budget: trim back now
+            evicted = self._trim() if entry is not None and not entry.pins else []
+        self._notify(evicted)
+
+    # ---- evicting (called with self._lock held)
+    def _make_room(self, nbytes: int) -> list[tuple[Hashable, Any]]:
+        """Evict least recently used unheld entries until `nbytes` more fit (or none is left to evict)."""
+        evicted = []
+        while self.used_bytes + sum(self._loading.values()) + nbytes > self.budget_bytes:
+            victim = next((k for k, e in self._entries.items() if not e.pins), None)
+            if victim is None:
+                break  # everything left is in use: load over budget rather than wait on a running job
+            evicted.append(self._evict(victim))
+        return evicted
+
+    def _trim(self) -> list[tuple[Hashable, Any]]:
+        """Back under budget by evicting least recently used unheld entries; the most recently
+        used one always stays (a value over the whole budget is kept, not reloaded per request)."""
+        evicted = []
+        while self.used_bytes > self.budget_bytes:
+            keep = next(reversed(self._entries))
+            victim = next((k for k, e in self._entries.items() if not e.pins and k != keep), None)
+            if victim is None:
+                break
+            evicted.append(self._evict(victim))
+        return evicted
+
+    def _evict(self, key: Hashable) -> tuple[Hashable, Any]:
+        entry = self._entries.pop(key)
+        self.stats.evictions += 1
+        return key, entry.value
+
+    def _notify(self, evicted: list[tuple[Hashable, Any]]) -> None:
+        for k, v in evicted:
+            log.info("evicted %s from the model cache", k)
+            if self._on_evict:
+                self._on_evict(k, v)
+
+    def clear(self) -> None:
+        """Drop every entry no job holds."""
+        with self._lock:
+            evicted = [self._evict(k) for k in [k for k, e in self._entries.items() if not e.pins]]
+        self._notify(evicted)

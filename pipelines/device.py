@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -46,6 +47,77 @@ CACHE_HOOKS = {
     "pab": "Pyramid attention broadcast: reuses spatial attention every other step in the middle of the "
            "schedule; about 1.3x faster, nearly lossless for video models.",
 }
+
+# The model cache's budget with model_cache_gb = "auto" (README, Settings): on CUDA the card's
+# memory less room for activations, the VAE decode and the CUDA context; on a CPU or Apple
+# unified memory a share of RAM, leaving the rest to the system, the studio and activations.
+GPU_HEADROOM_BYTES = 2 * 2**30
+GPU_HEADROOM_SHARE = 0.10
+RAM_CACHE_SHARE = 0.6
+# Without CUDA there is no CPU offload: a model over this share of RAM would swap, so it is refused.
+RAM_LOADABLE_SHARE = 0.85
+
+
+def total_ram_bytes() -> int:
+    """Physical memory, or the container's memory limit when that is lower (cgroup v2)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): /proc/meminfo, else a guess
+        ram = _meminfo_total() or 16 * 2**30
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit.isdigit():
+            ram = min(ram, int(limit))
+    except OSError:
+        pass
+    return ram
+
+
+def _meminfo_total() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            line = next((x for x in f if x.startswith("MemTotal:")), "")
+        return int(line.split()[1]) * 1024 if line else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def device_memory_bytes(device: str) -> int:
+    """Memory of the device models run on: the CUDA card's, or RAM (CPU, Apple unified memory)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return total_ram_bytes()
+
+
+def auto_cache_budget(device: str) -> int:
+    """The model cache budget for `model_cache_gb = "auto"` on `device`, in bytes."""
+    total = device_memory_bytes(device)
+    if device.startswith("cuda"):
+        return max(int(total - GPU_HEADROOM_BYTES - GPU_HEADROOM_SHARE * total), total // 4)
+    return int(total * RAM_CACHE_SHARE)
+
+
+def cache_budget_bytes(setting, device_setting: str = "auto") -> int:
+    """The model cache budget in bytes: "auto" (from the device) or a number of gigabytes."""
+    from pipelines.cache import parse_budget_gb
+
+    gb = parse_budget_gb(setting)
+    if gb != "auto":
+        return int(gb * 2**30)
+    try:
+        device = pick_device(device_setting)
+    except RuntimeError:  # the device asked for is absent: loading says so; size by RAM until then
+        device = "cpu"
+    return auto_cache_budget(device)
+
+
+def largest_loadable_bytes(device: str) -> int | None:
+    """The largest model a device without CPU offload can hold (None on CUDA, which offloads)."""
+    if device.startswith("cuda"):
+        return None
+    return int(total_ram_bytes() * RAM_LOADABLE_SHARE)
+
 
 def pick_device(setting: str = "auto") -> str:
     """The device to run on: the setting if it is usable, else the best one present."""

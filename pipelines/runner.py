@@ -1,12 +1,15 @@
 """The one entry point for running a task: `execute(manager, task, request, progress)`.
 
-It fetches the shared pipeline, checks the request against the model's preset, runs the task
-module, records the model and device in every artifact's parameters, and turns running out of
-device memory into a clear `OutOfMemory`. The Ray Serve deployments call the same function.
+It holds the shared pipeline for the job (loading it when needed), checks the request against the
+model's preset, runs the task module one job per pipeline at a time, records the model and device
+in every artifact's parameters, and turns running out of device memory, while loading or while
+running, into a clear `OutOfMemory`. The Ray Serve deployments call the same function.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack, contextmanager
+from typing import Iterator
 
 from pipelines import registry
 from pipelines.checks import clean_request_text
@@ -27,8 +30,11 @@ def model_params(loaded) -> dict:
                 speedups=dict(getattr(loaded.pipe, "studio_features", {})))
 
 
-def attach_previewer(manager: ModelManager, loaded, progress: Progress) -> list[str]:
-    """Give the job a tiny-autoencoder previewer when previews or draft decoding are on."""
+def attach_previewer(manager: ModelManager, loaded, progress: Progress, held: ExitStack) -> list[str]:
+    """Give the job a tiny-autoencoder previewer when previews or draft decoding are on; the
+    decoder is held in the cache (`held`) until the job ends. Its lock is not taken: a decode is
+    a plain forward pass that changes nothing on the module, and taking it would make jobs on
+    different models that share a decoder wait for each other."""
     runtime = manager.runtime
     if not loaded.preset.preview or not (runtime.preview_every or runtime.draft_decode):
         return []
@@ -36,16 +42,59 @@ def attach_previewer(manager: ModelManager, loaded, progress: Progress) -> list[
     from pipelines.errors import ModelMissingError
 
     try:
-        decoder = manager.get("preview_decoder", loaded.preset.preview).pipe
+        decoder = _leased(held, manager, "preview_decoder", loaded.preset.preview).pipe
     except ModelMissingError as e:
         return [f"No live preview: {e}"]
     progress.previewer = Previewer(decoder, runtime.preview_every, runtime.draft_decode)
     return []
 
 
+def out_of_memory(device: str, loading: str | None = None) -> OutOfMemory:
+    """The message for running out of device memory, while loading `loading` or while running."""
+    from pipelines.device import free_memory
+
+    free_memory()
+    if loading:
+        return OutOfMemory(f"The {device} ran out of memory while loading “{loading}”. Choose a smaller model, "
+                           "lower model_cache_gb so fewer models stay loaded beside it, or turn on CPU offload "
+                           "in the settings; nothing else was affected.")
+    return OutOfMemory(f"The {device} ran out of memory. Lower the size, the batch or the frame count, "
+                       "or turn on CPU offload / VAE tiling in the settings; nothing else was affected.")
+
+
+def _leased(held: ExitStack, manager: ModelManager, task: str, preset_name: str):
+    """The loaded model, held until `held` closes; out of memory while loading becomes OutOfMemory."""
+    from pipelines.device import is_out_of_memory
+
+    try:
+        return held.enter_context(manager.lease(task, preset_name))
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        from pipelines.device import pick_device
+
+        raise out_of_memory(pick_device(manager.runtime.device), preset_name) from None
+
+
+@contextmanager
+def _one_job_at_a_time(loaded, progress: Progress) -> Iterator[None]:
+    """Hold the pipeline's run lock (models.py says why); waiting, the job can still be cancelled."""
+    if not loaded.run_lock.acquire(blocking=False):
+        progress.update(0, 1, "waiting for another job on this model")
+        while not loaded.run_lock.acquire(timeout=0.25):
+            progress.check()
+    try:
+        yield
+    finally:
+        loaded.run_lock.release()
+
+
 def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
-    """Run one request of `task` on this machine and return its artifacts."""
-    from pipelines.device import free_memory, is_out_of_memory
+    """Run one request of `task` on this machine and return its artifacts.
+
+    The model (and its preview decoder) is held in the cache for the whole job, so it is never
+    evicted under it, and the pipeline runs one job at a time."""
+    from pipelines.device import is_out_of_memory
 
     module = registry.task_module(task)
     if progress is NO_PROGRESS:
@@ -53,23 +102,23 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     progress.check()
     clean_request_text(request)  # the one text policy, on every path: UI, API, CLI, Ray replicas
     progress.update(0, 1, "loading model")
-    loaded = manager.get(task, request.model)
-    request.check(loaded.preset)
-    notices = attach_previewer(manager, loaded, progress)
-    progress.embeddings = manager.embeddings
-    if hasattr(request, "apply_style"):
-        styles = load_styles()
-        if request.style not in styles:
-            raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")
-        request.apply_style(styles[request.style])
-    try:
-        result = module.run(loaded.pipe, request, progress)
-    except Exception as e:
-        if not is_out_of_memory(e):
-            raise
-        free_memory()
-        raise OutOfMemory(f"The {loaded.device} ran out of memory. Lower the size, the batch or the frame count, "
-                          "or turn on CPU offload / VAE tiling in the settings; nothing else was affected.") from None
+    with ExitStack() as held:
+        loaded = _leased(held, manager, task, request.model)
+        request.check(loaded.preset)
+        notices = attach_previewer(manager, loaded, progress, held)
+        progress.embeddings = manager.embeddings
+        if hasattr(request, "apply_style"):
+            styles = load_styles()
+            if request.style not in styles:
+                raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")
+            request.apply_style(styles[request.style])
+        held.enter_context(_one_job_at_a_time(loaded, progress))
+        try:
+            result = module.run(loaded.pipe, request, progress)
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            raise out_of_memory(loaded.device) from None
     info = model_params(loaded)
     for artifact in result.artifacts:
         artifact.params.update(info)

@@ -45,7 +45,7 @@ class DeploymentOptions:
     min_replicas: int = 1
     max_replicas: int = 1
     target_ongoing_requests: float = 1
-    max_ongoing_requests: int = 2
+    max_ongoing_requests: int = 1      # one job per loaded pipeline (presets/serve.toml)
 
     def serve_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `serve.deployment(...)`."""
@@ -141,7 +141,7 @@ class ReplicaConfig:
 
     data_dir: Path
     runtime: Any                       # pipelines.device.Runtime
-    model_cache_gb: float
+    model_cache_gb: float | str        # a number of GB or "auto" (sized on the replica's own device)
     model_dir: Path | None
     embedding_cache_mb: float
     offline: bool

@@ -31,14 +31,21 @@ def normalize_text(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-@functools.lru_cache(maxsize=32)
 def _segmenter(language: str):
+    """A new segmenter per call: pySBD's `segment` keeps the text on the object
+    (`original_text`) and reads it back later, so one shared between threads mixes their
+    texts. Making one costs a dictionary lookup."""
+    import pysbd
+
+    return pysbd.Segmenter(language=_pysbd_code(language), clean=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _pysbd_code(language: str) -> str:
     import pysbd
 
     code = language.split("-")[0].lower()
-    if code not in pysbd.languages.LANGUAGE_CODES:
-        code = _PYSBD_FALLBACK
-    return pysbd.Segmenter(language=code, clean=False)
+    return code if code in pysbd.languages.LANGUAGE_CODES else _PYSBD_FALLBACK
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:

@@ -28,7 +28,7 @@ class Settings:
     cache_hook: str = "off"                # off, first_block, faster, pab (transformer models)
     channels_last: bool = False
     embedding_cache_mb: float = 512        # prompt-embedding cache budget (0: off)
-    model_cache_gb: float = 12.0           # memory budget of the loaded-pipeline cache
+    model_cache_gb: float | str = "auto"   # loaded-model cache budget in GB; "auto": from the device (README)
     model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
     default_tier: str = "tiny"             # tier whose first preset each tab selects at start
     detect_image_preset: str = "tiny-vit-detector"        # AI-content check of images and video frames
@@ -96,6 +96,10 @@ class Settings:
 
 def _coerce(name: str, current, raw):
     kind = type(current) if current is not None else str
+    if name == "model_cache_gb":
+        from pipelines.cache import parse_budget_gb
+
+        return parse_budget_gb(raw)
     if name in ("data_dir", "model_dir", "auth_file"):
         return Path(raw).expanduser() if raw not in ("", None) else None
     if kind is bool:
@@ -126,4 +130,14 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
     for name, raw in values.items():
         setattr(settings, name, _coerce(name, getattr(settings, name), raw))
     settings.data_dir = Path(settings.data_dir).resolve()
+    check_cache_hook(settings)
     return settings
+
+
+def check_cache_hook(settings: Settings) -> None:
+    """Refuse a caching hook with several jobs per device: the hook keeps its per-run state on the
+    shared model's modules (README: "Settings")."""
+    if settings.cache_hook != "off" and settings.jobs_per_device > 1:
+        raise ValueError(f"cache_hook = {settings.cache_hook!r} needs jobs_per_device = 1 (it is "
+                         f"{settings.jobs_per_device}): the hook keeps per-run state on the shared model. "
+                         "Set cache_hook = \"off\" or jobs_per_device = 1.")

@@ -48,3 +48,109 @@ def test_estimate_bytes_counts_tensors_once():
     layer = torch.nn.Linear(10, 10)  # 110 fp32 params
     assert estimate_bytes(layer) == 440
     assert estimate_bytes({"a": layer, "b": layer}) == 440
+
+
+def _sized(budget: int, sizes: dict):
+    """A cache whose values are their key's size in `sizes`, recording evictions in order."""
+    evicted = []
+    cache = PipelineCache(budget, on_evict=lambda k, v: evicted.append(k), size_of=lambda v: sizes[v])
+    return cache, evicted
+
+
+def test_room_is_made_before_the_load_least_recently_used_first():
+    cache, evicted = _sized(300, {"a": 100, "b": 100, "c": 100, "d": 200})
+    for key in ("a", "b", "c"):
+        cache.get_or_load(key, lambda key=key: key, expected_bytes=100)
+    cache.get_or_load("a", lambda: "never")  # a is now the most recent: b, c, a
+    seen_at_load = []
+
+    def load_d():
+        seen_at_load.append(cache.keys())  # what was still loaded while d was being read
+        return "d"
+
+    cache.get_or_load("d", load_d, expected_bytes=200)
+    assert evicted == ["b", "c"] and seen_at_load == [["a"]]
+    assert cache.keys() == ["a", "d"] and cache.used_bytes == 300
+    assert (cache.stats.loads, cache.stats.evictions, cache.stats.bytes_loaded) == (4, 2, 500)
+
+
+def test_an_entry_in_use_is_never_evicted():
+    cache, evicted = _sized(250, {"a": 100, "b": 200, "c": 200})
+    held, release = threading.Event(), threading.Event()
+
+    def job():
+        with cache.lease("a", lambda: "a", expected_bytes=100) as value:
+            assert value == "a"
+            held.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    held.wait(10)
+    cache.get_or_load("b", lambda: "b", expected_bytes=200)  # over budget: a is held, so it stays
+    assert "a" in cache.keys() and evicted == [] and cache.in_use() == ["a"]
+    release.set()
+    worker.join()
+    # once a is released the cache trims back to its budget; the most recent entry stays
+    assert evicted == ["a"] and cache.keys() == ["b"]
+    cache.get_or_load("c", lambda: "c", expected_bytes=200)
+    assert evicted == ["a", "b"] and cache.keys() == ["c"]
+
+
+def test_a_value_over_the_whole_budget_is_loaded_once_and_kept():
+    cache, evicted = _sized(100, {"big": 500, "small": 10})
+    cache.get_or_load("small", lambda: "small", expected_bytes=10)
+    assert not cache.fits(500) and cache.fits(100)
+    for _ in range(20):
+        with cache.lease("big", lambda: "big", expected_bytes=500) as value:
+            assert value == "big"
+    assert cache.stats.loads == 2 and cache.stats.hits == 19 and evicted == ["small"]
+    assert cache.keys() == ["big"]
+
+
+def test_concurrent_leases_of_one_key_load_it_once():
+    started, finish = threading.Event(), threading.Event()
+    calls = []
+
+    def load():
+        calls.append(1)
+        started.set()
+        finish.wait(10)
+        return object()
+
+    cache = PipelineCache(budget_bytes=10**9, size_of=lambda v: 1)
+    results = []
+
+    def job():
+        with cache.lease("k", load, expected_bytes=1) as value:
+            results.append(value)
+
+    threads = [threading.Thread(target=job) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait(10)
+    finish.set()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 4 and len({id(r) for r in results}) == 1
+    assert cache.in_use() == []
+
+
+def test_a_failed_load_leaves_the_cache_consistent():
+    cache, evicted = _sized(200, {"a": 100, "b": 100})
+    cache.get_or_load("a", lambda: "a", expected_bytes=100)
+
+    def broken():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    for _ in range(2):  # the key's lock was released: a second try does not hang
+        try:
+            with cache.lease("b", broken, expected_bytes=100):
+                raise AssertionError("the block must not run")
+        except torch.OutOfMemoryError:
+            pass
+    assert cache.keys() == ["a"] and cache.in_use() == [] and cache.used_bytes == 100
+    assert cache.stats.failed_loads == 2 and cache.stats.loads == 1
+    # nothing stays reserved by the failed loads: b now loads beside a without evicting it
+    assert cache.get_or_load("b", lambda: "b", expected_bytes=100) == "b"
+    assert cache.keys() == ["a", "b"] and evicted == []

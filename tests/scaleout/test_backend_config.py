@@ -43,7 +43,7 @@ def test_shipped_serve_config_covers_every_task_and_needs_no_gpu_on_a_cpu_cluste
     assert deployment_options("text_to_image", "flux-dev", gpus_in_cluster=8).num_gpus == 1.0  # preset table
     kwargs = gpu.serve_kwargs()
     assert kwargs["ray_actor_options"] == {"num_cpus": 1, "num_gpus": 0.5}
-    assert kwargs["autoscaling_config"]["max_replicas"] == 4 and kwargs["max_ongoing_requests"] == 2
+    assert kwargs["autoscaling_config"]["max_replicas"] == 4 and kwargs["max_ongoing_requests"] == 1
     assert SERVE_CONFIG.name == "serve.toml"
 
 
