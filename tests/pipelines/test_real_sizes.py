@@ -4,7 +4,7 @@ device, checked against published parameter counts and file sizes, then driving 
 The configs are data in presets/configs (each folder's SOURCE.toml says where they come from);
 pipelines/real_sizes.py builds them with the real diffusers/transformers classes. A preset whose
 configs are not copied is skipped with the reason (speech, music, sound effects, the audio
-detector, sd-turbo, the IP-Adapter presets and three video presets, as of this writing).
+detector, the IP-Adapter presets and three video presets, as of this writing).
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ PUBLISHED_PARAMETERS = [
 # Published file sizes (huggingface.co file listings, decimal GB/MB, 3 significant digits):
 # (task, preset, component, dtype the file is stored in, bytes, source).
 PUBLISHED_FILES = [
+    ("text_to_image", "sd-turbo", "unet", "fp16", 1.73e9,
+     "stabilityai/sd-turbo unet/diffusion_pytorch_model.fp16.safetensors 1.73 GB"),
     ("fill", "sdxl-inpaint", "unet", "fp16", 5.14e9,
      "diffusers/stable-diffusion-xl-1.0-inpainting-0.1@195a7600 unet/diffusion_pytorch_model.fp16.safetensors 5.14 GB"),
     ("text_to_image", "sd35-medium", "transformer", "bf16", 4.94e9,
