@@ -32,7 +32,7 @@ MIX = [
     ("text_to_image", "sdxl", 24), ("text_to_image", "sdxl-lightning", 8), ("text_to_image", "sd15", 12),
     ("text_to_image", "flux-schnell", 10), ("text_to_image", "flux-dev", 8), ("text_to_image", "sd35-medium", 6),
     ("fill", "sdxl-inpaint", 5), ("fill", "sd15-inpaint", 4), ("fill", "flux-fill", 3),
-    ("video", "ltx-video", 8), ("video", "wan21-t2v-1-3b", 5), ("video", "cogvideox-5b", 3),
+    ("video", "ltx-video", 6), ("video", "ltx-video-distilled", 3), ("video", "wan21-t2v-1-3b", 5), ("video", "cogvideox-5b", 3),
     ("video", "svd-xt", 3), ("video", "wan22-t2v-a14b", 2),
 ]
 

@@ -4,7 +4,7 @@ device, checked against published parameter counts and file sizes, then driving 
 The configs are data in presets/configs (each folder's SOURCE.toml says where they come from);
 pipelines/real_sizes.py builds them with the real diffusers/transformers classes. A preset whose
 configs are not copied is skipped with the reason (speech, music, sound effects, the audio
-detector, the IP-Adapter presets and three video presets, as of this writing).
+detector, the IP-Adapter presets and two video presets, as of this writing).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ PUBLISHED_PARAMETERS = [
     ("video", "wan22-t2v-a14b", "transformer", 14e9, 0.04, "Wan2.2 A14B: two 14B experts (Wan2.2 README)"),
     ("video", "wan22-t2v-a14b", "transformer_2", 14e9, 0.04, "Wan2.2 A14B: two 14B experts"),
     ("video", "ltx-video", "transformer", 2e9, 0.05, "LTX-Video 2B (0.9.x model card)"),
+    ("video", "ltx-video-distilled", "transformer", 13e9, 0.04, "LTX-Video 0.9.7 13B (model card)"),
 ]
 
 # Published file sizes (huggingface.co file listings, decimal GB/MB, 3 significant digits):
