@@ -4,9 +4,9 @@ With no credentials configured, the first run creates an ES256 CA and a signing 
 under `<data_dir>/identity/` (key files mode 0600). The CA's private key is kept apart, in
 `PublishConfig.ca_dir` (by default `<data_dir>-ca/`, beside the data folder): the data folder
 travels to Ray replicas and backups, and a copy of the CA key would let anyone mint signers.
-An older data folder that still holds `identity/ca.key` has it moved there on first use. Its organisation reads "GenMedia Studio
-development identity (not trusted)" so that every reader of a signed file can see that it was
-not signed by a publicly trusted issuer. The private key never leaves this module's objects
+An older data folder that still holds `identity/ca.key` has it moved there on first use.
+Its organisation reads "GenMedia Studio development identity (not trusted)" so that every
+reader of a signed file can see that it was not signed by a publicly trusted issuer. The private key never leaves this module's objects
 except as the argument of the c2pa signer, and never appears in a repr.
 """
 from __future__ import annotations
