@@ -23,7 +23,7 @@ from PIL import Image
 
 from pipelines.errors import ProvenanceError
 from pipelines.media import Artifact, AudioArtifact, ImageArtifact, InputFile, VideoArtifact
-from provenance import encode, watermark
+from provenance import audio_watermark, encode, watermark
 from provenance.config import PublishConfig
 from provenance.identity import SigningIdentity, load_identity
 from provenance.ledger import Ledger, LedgerRecord
@@ -282,13 +282,23 @@ class Publisher:
                                                       artifact.target_lufs)
         media = {"sample_rate": rate, "channels": samples.shape[0], "duration_s": round(samples.shape[1] / rate, 3),
                  "loudness": loudness or None}
-        info = {"applied": False, "reason": "the studio watermarks images and video frames only"}
         drafts: list[_Draft] = []
         try:
             for fmt in self.cfg.audio_formats:
+                # Each file its own id (marked after loudness, before encoding), so a copy found
+                # later points at the very file it came from.
+                marked, wm_id, info = audio_watermark.mark(samples, rate)
                 staging = self._staging(folder, encode.EXTENSION[fmt])
-                drafts.append(_Draft(staging, encode.EXTENSION[fmt], encode.AUDIO_MIME[fmt], None, info, media))
-                encode.write_audio(samples, rate, fmt, staging)
+                draft = _Draft(staging, encode.EXTENSION[fmt], encode.AUDIO_MIME[fmt], wm_id, info, media)
+                drafts.append(draft)
+                encode.write_audio(marked, rate, fmt, staging)
+                lost = audio_watermark.confirm(staging, info, fmt) if wm_id else None
+                if lost is not None:  # claimed only when the file carries it; else handed out unmarked
+                    draft.watermark_id, draft.watermark_info = None, lost
+                    encode.write_audio(samples, rate, fmt, staging)
+                if draft.watermark_id:
+                    draft.soft_bindings = [SoftBindingInfo(audio_watermark.SOFT_BINDING_ALG, draft.watermark_id,
+                                                           audio_watermark.SOFT_BINDING_PARAMS)]
         except BaseException:
             for draft in drafts:
                 draft.staging.unlink(missing_ok=True)

@@ -95,6 +95,11 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
         report.message = _join(report.message, f"The content itself cannot be decoded: {decoded.problem}")
     elif kind in ("image", "video"):
         _read_watermark(report, decoded, kind, ledger)
+    elif kind == "audio":
+        # Imported here: it loads scipy (1-4 s), which Verify of an image or video never needs.
+        from provenance import audio_watermark
+
+        audio_watermark.note_in_report(report, path)
     _match_ledger(report, ledger, creds)
     if detector is not None and kind is not None and not damaged:
         report.verdict = detector(path)
