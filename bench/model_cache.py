@@ -3,9 +3,9 @@
 200 requests, in visitor bursts over the real-size presets whose published configs are in
 presets/configs, go through the studio's PipelineCache as the model layer drives it: the model
 held (a lease) while its preview decoder is used, then the image detector at publish. Sizes come
-from the configs built on the meta device (pipelines/real_sizes.py); a preset too big for the
-budget is charged what its offload mode keeps on the device (model CPU offload: its largest
-component; sequential offload: its largest module). Nothing is loaded and nothing sleeps: load
+from the configs built on the meta device (pipelines/real_sizes.py); the model layer's own load
+decision (pipelines.models.plan_load) places each preset, and the cache is charged what it keeps on
+the device (model CPU offload: its largest component; sequential offload: its largest layer). Nothing is loaded and nothing sleeps: load
 time is counted as bytes read at --disk-gbps.
 
 The ideal is Belady's rule: on a miss, evict the entry whose next use lies farthest in the future
@@ -100,9 +100,9 @@ def workload(n: int, seed: int) -> list[Request]:
 
 def resident(item: Item, budget: int) -> int:
     """What the item keeps on a device of `budget` bytes (offloaded when it does not fit)."""
-    from pipelines.real_sizes import placement, preset_footprint
+    from pipelines.real_sizes import placement
 
-    return placement(preset_footprint(load_presets(item.key[0])[item.key[1]]), budget).resident
+    return placement(load_presets(item.key[0])[item.key[1]], budget).resident
 
 
 def replay(requests: list[Request], budget: int) -> tuple[Counter, int]:

@@ -181,19 +181,25 @@ def preset_footprint(preset: ModelPreset, dtype: str | None = None) -> Footprint
 
 @dataclass(frozen=True)
 class Placement:
-    """How a pipeline of a given footprint sits on a device of `budget` bytes."""
+    """How the model layer loads a preset of a given footprint on a CUDA device with `budget` bytes."""
 
-    offload: str         # none, model (one component on the device at a time), sequential (one module)
+    offload: str         # none, model (one component on the device at a time), sequential (one layer)
     resident: int        # bytes it keeps on the device: what the model cache charges for it
     read: int            # bytes read from disk to load it (all of it, whatever the offload)
 
 
-def placement(footprint: Footprint, budget: int) -> Placement:
-    """The placement diffusers' offload modes give: whole when it fits, else model CPU offload
-    (the largest component resident while it runs) when that fits, else sequential offload."""
-    if footprint.nbytes <= budget:
-        return Placement("none", footprint.nbytes, footprint.nbytes)
-    largest = max(c.nbytes for c in footprint.components)
-    if largest <= budget:
-        return Placement("model", largest, footprint.nbytes)
-    return Placement("sequential", max(c.largest_leaf for c in footprint.components), footprint.nbytes)
+def placement(preset: ModelPreset, budget: int, footprint: Footprint | None = None) -> Placement:
+    """The model layer's own decision (`pipelines.models.plan_load`) for this preset's real sizes
+    on a CUDA GPU with a cache of `budget` bytes, and what the cache is then charged for it
+    (`charged_bytes`: the whole model, its largest component, or its largest layer)."""
+    from pipelines.models import OFFLOADABLE_TASKS, plan_load
+
+    fp = footprint or preset_footprint(preset)
+    sizes = {c.name: c.nbytes for c in fp.components}
+    plan = plan_load(preset, sizes, "cuda", fp.dtype, "none", budget, offloadable=preset.task in OFFLOADABLE_TASKS,
+                     loadable_bytes=None)
+    if plan.offload == "sequential":  # the layer size is known only once loaded: here, from the meta build
+        resident = max(c.largest_leaf for c in fp.components)
+    else:
+        resident = fp.nbytes if plan.offload == "none" else max(sizes.values())
+    return Placement(plan.offload, resident, fp.nbytes)

@@ -128,9 +128,11 @@ def test_sizes_at_the_preset_dtype_are_what_a_gpu_holds():
     assert (sdxl.dtype, flux.dtype) == ("fp16", "bf16")
     assert 6.3 < sdxl.nbytes / GIB < 6.6          # 3.47B parameters in fp16
     assert 31 < flux.nbytes / GIB < 32            # 16.9B in bf16: no 24 GB card holds it whole
-    assert placement(flux, 24 * GIB).offload == "model"
-    assert placement(flux, 16 * GIB).offload == "sequential"
-    assert placement(sdxl, 24 * GIB).offload == "none"
+    flux_preset, sdxl_preset = load_presets("text_to_image")["flux-dev"], load_presets("text_to_image")["sdxl"]
+    at_24, at_16 = placement(flux_preset, 24 * GIB), placement(flux_preset, 16 * GIB)
+    assert (at_24.offload, at_24.resident) == ("model", flux.component("transformer").nbytes)
+    assert at_16.offload == "sequential" and at_16.resident < GIB
+    assert placement(sdxl_preset, 24 * GIB).offload == "none"
 
 
 # ---- the model cache driven with these sizes -------------------------------------------------
@@ -138,8 +140,9 @@ needs_lease = pytest.mark.skipif(not hasattr(PipelineCache, "lease"), reason="Pi
 
 
 class Loader:
-    """The model layer's part, at real sizes: places each preset for the budget and counts loads.
-    Values are small stand-ins; the cache's size_of returns what each keeps on the device."""
+    """The model layer's part at real sizes: its own load decision (plan_load, through
+    real_sizes.placement) per preset, the cache charged what each keeps on the device, loads
+    counted. Values are small stand-ins (key, charged bytes)."""
 
     def __init__(self, budget_gb: float):
         self.budget = int(budget_gb * GIB)
@@ -154,7 +157,8 @@ class Loader:
 
     def lease(self, task: str, name: str, on_load=None):
         key = (task, name)
-        resident = placement(footprint(task, name), self.budget).resident
+        footprint(task, name)   # skips a preset without configs
+        resident = placement(load_presets(task)[name], self.budget).resident
 
         def load():
             if on_load:
@@ -190,7 +194,7 @@ def test_sdxl_with_its_preview_decoder_and_the_detector_stays_resident_at_24_gb(
 @needs_lease
 def test_flux_dev_is_loaded_once_with_offload_and_never_reloaded_at_24_gb():
     loader = Loader(24)
-    assert placement(footprint("text_to_image", "flux-dev"), loader.budget).offload == "model"
+    assert placement(load_presets("text_to_image")["flux-dev"], loader.budget).offload == "model"
     for _ in range(20):
         loader.request("text_to_image", "flux-dev")
     assert loader.loads[("text_to_image", "flux-dev")] == 1
