@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def fetch(url: str, policy: RemotePolicy) -> bytes:
     parts = _checked_url(url)
     deadline = time.monotonic() + policy.timeout_s
     host, port = parts.hostname, parts.port or 443
-    address = _address(host, port, policy)
+    address = _address(host, port, policy, deadline)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         context = ssl.create_default_context()
@@ -128,13 +129,25 @@ def _checked_url(url: str):
     return parts
 
 
-def _address(host: str, port: int, policy: RemotePolicy) -> str:
-    """One resolved address to connect to (so the address checked is the one used)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise RemoteFetchError(f"the host {host} could not be found (is this verifier online?)") from None
-    address = infos[0][4][0]
+def _address(host: str, port: int, policy: RemotePolicy, deadline: float) -> str:
+    """One resolved address to connect to (so the address checked is the one used). The lookup
+    runs in a daemon thread: getaddrinfo has no timeout of its own, and an offline machine's
+    resolver can take far longer than the deadline to give up."""
+    found: dict = {}
+
+    def look_up() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            found["error"] = exc
+
+    lookup = threading.Thread(target=look_up, name="remote-manifest-dns", daemon=True)
+    lookup.start()
+    lookup.join(max(0.0, deadline - time.monotonic()))
+    if "infos" not in found:
+        waited = "" if "error" in found else f" within {policy.timeout_s:g} s"
+        raise RemoteFetchError(f"the host {host} could not be found{waited} (is this verifier online?)")
+    address = found["infos"][0][4][0]
     if not policy.allow_private and not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
         raise RemoteFetchError(f"the host {host} is on a private or local network, which this verifier does not call")
     return address

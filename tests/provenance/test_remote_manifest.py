@@ -203,3 +203,20 @@ def test_policy_from_the_environment():
                                  "STUDIO_REMOTE_MANIFEST_MAX_MB": "1"}, _flag)
     assert (pol.fetch, pol.timeout_s, pol.max_bytes, pol.allow_private) == (False, 2.5, 1 << 20, False)
 
+
+
+def test_an_offline_verifier_says_it_could_not_fetch_them_within_the_deadline(signed, monkeypatch):
+    import socket as socket_module
+
+    def slow_resolver(*args, **kwargs):  # an offline machine's resolver, waiting on a DNS server
+        time.sleep(10)
+        raise socket_module.gaierror("Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", slow_resolver)
+    pub, path, _ = signed("offline", "https://credentials.example/m.c2pa")
+    started = time.monotonic()
+    report = pub.verify(path)
+    assert time.monotonic() - started < 5  # the deadline is 1 s; the resolver would take 10
+    assert report.state == "Remote credentials" and "no content credentials" not in report.message.lower()
+    assert "stored at credentials.example" in report.message
+    assert "could not be found within 1 s (is this verifier online?)" in report.message
