@@ -35,6 +35,7 @@ class Runtime:
     compile: str = "off"        # off, regional (torch.compile of the denoiser's repeated blocks; CUDA)
     cache_hook: str = "off"     # off, first_block, faster, pab (diffusers' caching hooks; transformer models)
     channels_last: bool = False # channels-last memory format for convolutional UNets and VAEs
+    safety_checker: bool = True # run the safety checker a model ships (SD 1.x); off: loaded without it
 
 
 # What each caching hook trades, shown to operators (README) and recorded in notices.

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from pipelines import safety_checker
 from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view
 from pipelines.errors import InputError
 from pipelines.media import ImageArtifact, Result
@@ -219,6 +220,7 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
     config_kwargs = {k: v for k, v in kwargs.items() if k in ("revision", "local_files_only")}
     class_name = DiffusionPipeline.load_config(source, **config_kwargs).get("_class_name", "")
     loader = DiffusionPipeline if class_name in DEDICATED_CLASSES else AutoPipelineForInpainting
+    kwargs.update(safety_checker.load_kwargs(source, runtime, **kwargs))  # the operator's setting
     pipe = loader.from_pretrained(source, dtype=dtype, **kwargs)
     return pipe, place_pipeline(pipe, device, runtime)
 
@@ -278,7 +280,11 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         if max_seq:
             kwargs["max_sequence_length"] = max_seq
         with torch.inference_mode():
-            generated = view(**kwargs).images[0]
+            output = view(**kwargs)
+        if safety_checker.verdicts(output, 1)[0]:  # blanked by the model's own checker: nothing to hand out
+            progress.update(total, total, "done")
+            return Result([], notices + [_withheld(i, len(prep.plans))])
+        generated = output.images[0]
         if generated.size != (box.width, box.height):
             generated = generated.resize((box.width, box.height), Image.Resampling.LANCZOS)
         alpha = feather_alpha(region_crop, request.feather)
@@ -291,12 +297,18 @@ def run(pipe, request: Request, progress: Progress) -> Result:
 
     image = Image.fromarray(result, "RGB")
     params = _params(request, prompt, negative, strength, view, prep, crops, image.size)
+    params["safety_checker"] = safety_checker.state(view)
     if prep.ran_as == "inpaint" and request.crop and len(crops) == 1 and crops[0]["box"] != [0, 0, *image.size]:
         b = crops[0]["box"]
         notices.append(f"Worked on a {b[2] - b[0]}×{b[3] - b[1]} crop around the mask; the rest of the "
                        f"{image.width}×{image.height} image is unchanged.")
     # The mask goes with the image: publishing watermarks only inside it, so the rest stays the source's.
     return Result([ImageArtifact(image=image, params=params, changed_mask=prep.mask)], notices)
+
+
+def _withheld(region: int, regions: int) -> str:
+    where = f"region {region + 1} of {regions} of the mask was flagged" if regions > 1 else ""
+    return safety_checker.withheld_notice(1, 1, where=where)
 
 
 def _prompts(request: Request) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from pipelines import safety_checker
 from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_notices,
                                  request_view, step_callback)
 from pipelines.embeddings import prompt_embeddings, repeat_for_batch
@@ -107,11 +108,13 @@ class Request:
 
 
 def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tuple[Any, list[str]]:
-    """Load a text-to-image pipeline from a hub id or a folder and place it on the device."""
+    """Load a text-to-image pipeline from a hub id or a folder and place it on the device (without the
+    model's own safety checker when the operator turned it off)."""
     from diffusers import AutoPipelineForText2Image
 
     from pipelines.device import place_pipeline
 
+    kwargs.update(safety_checker.load_kwargs(source, runtime, **kwargs))
     pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, **kwargs)
     return pipe, place_pipeline(pipe, device, runtime)
 
@@ -151,14 +154,21 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         kwargs.update(repeat_for_batch(embeds, request.batch))
     strength = adapter_strength(view, request, kwargs)
     with torch.inference_mode(), reference_strength(strength):
-        images = view(**kwargs).images
+        output = view(**kwargs)
+        images = output.images
         if draft:
             images = progress.previewer.decode(view, images, request.height, request.width, preview=False)
+            flags = safety_checker.check_images(view, images)
+        else:
+            flags = safety_checker.verdicts(output, len(images))
     progress.update(request.steps, request.steps, "done")
+    images, seeds, withheld = safety_checker.keep_unflagged(images, seeds, flags)
+    notices += withheld
 
     params = _params(request, prompt, negative, view)
     params.update(reference_params(request, strength))
     params["decoder"] = "tiny autoencoder (draft)" if draft else "full VAE"
+    params["safety_checker"] = safety_checker.state(view)
     artifacts = [ImageArtifact(image=img, params={**params, "seed": seed}) for img, seed in zip(images, seeds)]
     return Result(artifacts, notices)
 

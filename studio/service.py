@@ -55,7 +55,8 @@ class Studio:
         runtime = Runtime(device=settings.device, dtype=settings.dtype, attention=settings.attention,
                           offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing,
                           preview_every=settings.preview_every, draft_decode=settings.draft_decode,
-                          compile=settings.compile, cache_hook=settings.cache_hook, channels_last=settings.channels_last)
+                          compile=settings.compile, cache_hook=settings.cache_hook, channels_last=settings.channels_last,
+                          safety_checker=settings.safety_checker)
         self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir,
                                    embedding_cache_mb=settings.embedding_cache_mb)
         # Where tasks run: in this process, or on Ray Serve (studio/backends.py); the detector and

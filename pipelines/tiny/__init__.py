@@ -20,15 +20,23 @@ FAMILIES: dict[str, str] = {
     "sdxl": "pipelines.tiny.image:build_sdxl",
     "sd3": "pipelines.tiny.image:build_sd3",
     "flux": "pipelines.tiny.image:build_flux",
-    "taesd": "pipelines.tiny.image:build_taesd", "taesd-1ch": "pipelines.tiny.image:build_taesd_1ch",
+    "taesd": "pipelines.tiny.image:build_taesd", "taesdxl": "pipelines.tiny.image:build_taesd",
+    "taesd3": "pipelines.tiny.image:build_taesd16", "taef1": "pipelines.tiny.image:build_taesd16",
     "sd15-lora": "pipelines.tiny.image:build_sd15_lora",
     "sd15-ip-adapter": "pipelines.tiny.ip_adapter:build_sd15_ip_adapter", "sdxl-ip-adapter": "pipelines.tiny.ip_adapter:build_sdxl_ip_adapter",
     "sd15-inpaint": "pipelines.tiny.fill:build_sd15_inpaint", "sdxl-inpaint": "pipelines.tiny.fill:build_sdxl_inpaint", "flux-fill": "pipelines.tiny.fill:build_flux_fill",
-    "vits": "pipelines.tiny.speech:build_vits", "xtts": "pipelines.tiny.speech:build_xtts",
+    "vits": "pipelines.tiny.speech:build_vits", "vits-phonemes": "pipelines.tiny.speech:build_vits_phonemes", "xtts": "pipelines.tiny.speech:build_xtts",
     "musicgen": "pipelines.tiny.audio:build_musicgen", "musicgen-stereo": "pipelines.tiny.audio:build_musicgen_stereo", "musicgen-melody": "pipelines.tiny.audio:build_musicgen_melody", "stable-audio": "pipelines.tiny.audio:build_stable_audio", "audioldm2": "pipelines.tiny.audio:build_audioldm2",
     "ltx": "pipelines.tiny.video:build_ltx", "ltx-distilled": "pipelines.tiny.video:build_ltx_distilled",
     "wan": "pipelines.tiny.video:build_wan", "cogvideox": "pipelines.tiny.video:build_cogvideox", "svd": "pipelines.tiny.video:build_svd",
     "vit-detector": "pipelines.tiny.detector:build_vit_detector", "wav2vec2-detector": "pipelines.tiny.detector:build_wav2vec2_detector",
+}
+
+# A family's build revision, raised whenever its builder makes something different: a folder built by
+# an older revision is rebuilt on first use instead of being loaded (families not listed: revision 1).
+REVISIONS: dict[str, int] = {
+    # 2: CLIP's real tokenizer; SD3/Flux with 16 latent channels; SD 1.5's safety checker; TAESD layout
+    "sd15": 2, "sdxl": 2, "sd3": 2, "flux": 2, "sd15-inpaint": 2, "sdxl-inpaint": 2, "flux-fill": 2, "taesd": 2,
 }
 
 _MARKER = ".tiny-complete"
@@ -43,10 +51,10 @@ def ensure_built(family: str, root: Path) -> Path:
     if family not in FAMILIES:
         raise KeyError(f"unknown tiny family {family!r}; known: {sorted(FAMILIES)}")
     dest = Path(root) / family
-    if (dest / _MARKER).exists():
+    if _is_current(dest, family):
         return dest
     with _lock:
-        if (dest / _MARKER).exists():
+        if _is_current(dest, family):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=dest.parent))
@@ -58,7 +66,7 @@ def ensure_built(family: str, root: Path) -> Path:
             with torch.random.fork_rng():
                 torch.manual_seed(0)
                 builder(tmp)
-            (tmp / _MARKER).write_text(family)
+            (tmp / _MARKER).write_text(_stamp(family))
             if dest.exists():
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
@@ -66,3 +74,17 @@ def ensure_built(family: str, root: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return dest
+
+
+def _stamp(family: str) -> str:
+    """What the marker of a complete build holds: the family, and its revision past the first."""
+    revision = REVISIONS.get(family, 1)
+    return family if revision == 1 else f"{family} revision {revision}"
+
+
+def _is_current(dest: Path, family: str) -> bool:
+    marker = dest / _MARKER
+    try:
+        return marker.read_text() == _stamp(family)
+    except OSError:
+        return False

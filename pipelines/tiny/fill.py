@@ -15,7 +15,7 @@ from pipelines.tiny.image import flux_components, sd15_components, sdxl_componen
 INPAINT_UNET_CHANNELS = 9
 
 
-def flux_fill_channels(latent_channels: int = 1, vae_scale_factor: int = 8) -> int:
+def flux_fill_channels(latent_channels: int = 16, vae_scale_factor: int = 8) -> int:
     """Input width of a Flux Fill transformer: packed latents, packed masked-image latents and
     the packed full-resolution mask (one channel per pixel of a VAE cell), as FluxFillPipeline
     builds them."""
@@ -40,8 +40,8 @@ def build_sdxl_inpaint(dest: Path) -> None:
 def build_flux_fill(dest: Path) -> None:
     from diffusers import FluxFillPipeline
 
-    # The tiny VAE has one latent channel and 4 levels (a factor-8 VAE, like the published one).
-    components = flux_components(in_channels=flux_fill_channels(1, 8), out_channels=4)
+    # 16 latent channels and a factor-8 VAE, as the published one: 384 inputs, 64 outputs.
+    components = flux_components(in_channels=flux_fill_channels(16, 8), out_channels=16 * 4)
     # FluxFillPipeline takes no IP-Adapter image encoder.
     components.pop("image_encoder"), components.pop("feature_extractor")
     FluxFillPipeline(**components).save_pretrained(dest)

@@ -1,4 +1,5 @@
-"""Tiny Coqui TTS families: a multi-speaker VITS and an XTTS, both the real classes with random weights.
+"""Tiny Coqui TTS families: multi-speaker VITS voices (reading letters, or espeak-ng phonemes as the
+published ones do) and an XTTS, all the real classes with random weights.
 
 Each is saved in the layout of its published download, so production's folder loader reads it:
 - VITS like `tts_models/en/vctk/vits`: model_file.pth, config.json, speaker_ids.json.
@@ -22,16 +23,51 @@ TINY_XTTS_LANGUAGES = ["en", "de"]
 _XTTS_ALPHABET = string.ascii_lowercase + "äöüß" + string.digits + string.punctuation
 
 
+# The symbols of Coqui's published English VITS voices (tts_models/en/vctk/vits): espeak-ng's IPA
+# phonemes as the model reads them, graphemes, and punctuation.
+VITS_PHONEMES = ("ɑɐɒæɓʙβɔɕçɗɖðʤəɘɚɛɜɝɞɟʄɡɠɢʛɦɧħɥʜɨɪʝɭɬɫɮʟɱɯɰŋɳɲɴøɵɸθœɶʘɹɺɾɻʀʁɽʂʃʈʧʉʊʋⱱʌɣɤʍχʎʏʑʐʒʔʡʕʢǀǁǂǃ"
+                 "ˈˌːˑʼʴʰʱʲʷˠˤ˞↓↑→↗↘'̩'ᵻ")
+VITS_GRAPHEMES = string.ascii_uppercase + string.ascii_lowercase
+VITS_PUNCTUATIONS = ";:,.!?¡¿—…\"«»“” "
+
+
 def build_vits(dest: Path) -> None:
     """A 3-speaker character-input VITS at ~1.5 M parameters, saved like the VCTK download.
 
-    It uses VITS's deterministic duration predictor (use_sdp=False) where VCTK uses the stochastic one.
+    It reads letters (as some of Coqui's community voices do), so the studio's check of what a
+    character voice can say runs; `build_vits_phonemes` is the twin of the published English voices.
     """
     from TTS.tts.configs.shared_configs import CharactersConfig
+
+    characters = CharactersConfig(characters_class="TTS.tts.models.vits.VitsCharacters",
+                                  characters=string.ascii_lowercase, punctuations="!'\"(),-.:;? ",
+                                  pad="<PAD>", eos="<EOS>", bos="<BOS>", blank="<BLNK>", phonemes=None)
+    _save_vits(Path(dest), characters, use_phonemes=False)
+
+
+def build_vits_phonemes(dest: Path) -> None:
+    """The tiny VITS reading espeak-ng phonemes, as every published VITS preset does: the VCTK voice's
+    phonemizer (espeak, en-us), cleaner and symbol set. Needs the espeak-ng program to load."""
+    from TTS.tts.configs.shared_configs import CharactersConfig
+
+    characters = CharactersConfig(characters_class="TTS.tts.models.vits.VitsCharacters",
+                                  characters=VITS_GRAPHEMES, punctuations=VITS_PUNCTUATIONS, phonemes=VITS_PHONEMES,
+                                  pad="_", eos="", bos="", blank=None, is_unique=False, is_sorted=True)
+    _save_vits(Path(dest), characters, use_phonemes=True)
+
+
+def _save_vits(dest: Path, characters, use_phonemes: bool) -> None:
+    """A 3-speaker VITS at ~1.5 M parameters with these symbols, saved like the VCTK download
+    (model_file.pth, config.json, speaker_ids.json).
+
+    It uses VITS's deterministic duration predictor (use_sdp=False) where VCTK uses the stochastic one.
+    """
+    import math
+
+    import torch
     from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
     from TTS.tts.models.vits import Vits
 
-    dest = Path(dest)
     speakers_file = dest / "speaker_ids.json"
     speakers_file.write_text(json.dumps({name: i for i, name in enumerate(TINY_VITS_SPEAKERS)}, indent=1))
     args = VitsArgs(hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_layers_text_encoder=2,
@@ -40,22 +76,16 @@ def build_vits(dest: Path) -> None:
                     resblock_dilation_sizes_decoder=[[1, 3, 5]], use_speaker_embedding=True,
                     speaker_embedding_channels=32, speakers_file=str(speakers_file), use_sdp=False)
     # english_cleaners expands numbers and abbreviations as the published English VITS voices do.
-    characters = CharactersConfig(characters_class="TTS.tts.models.vits.VitsCharacters",
-                                  characters=string.ascii_lowercase, punctuations="!'\"(),-.:;? ",
-                                  pad="<PAD>", eos="<EOS>", bos="<BOS>", blank="<BLNK>", phonemes=None)
-    config = VitsConfig(model_args=args, use_phonemes=False, phoneme_language="en", text_cleaner="english_cleaners",
+    config = VitsConfig(model_args=args, use_phonemes=use_phonemes, phonemizer="espeak" if use_phonemes else None,
+                        phoneme_language="en-us" if use_phonemes else "en", text_cleaner="english_cleaners",
                         add_blank=True, characters=characters, use_speaker_embedding=True,
                         speakers_file=str(speakers_file))
     config.audio.sample_rate = 22050
     # Coqui cuts a take at its first long quiet stretch when this is on; random weights make quiet sound.
     config.audio.do_trim_silence = False
     model = Vits(config).eval()
-    import math
-
-    import torch
-
-    # Random weights give every character under one frame, which ceil() makes exactly one whatever
-    # the speed. A trained voice holds a character for a few frames: start the (deterministic)
+    # Random weights give every symbol under one frame, which ceil() makes exactly one whatever
+    # the speed. A trained voice holds a symbol for a few frames: start the (deterministic)
     # duration predictor there, so durations and speed behave as they do with real weights.
     with torch.no_grad():
         model.duration_predictor.proj.bias.fill_(math.log(2.0))

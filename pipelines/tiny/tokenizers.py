@@ -1,10 +1,17 @@
-"""Tokenizers built in memory, with no hub: byte-level CLIP and RoBERTa, and a T5 unigram.
+"""Tokenizers built with no hub: CLIP's real BPE (from the vocabulary file open_clip_torch ships), a
+byte-level RoBERTa and a character-level T5 unigram.
 
-The vocabularies are tiny but real: the same tokenizer classes, saved and loaded the same way.
+The same tokenizer classes, saved and loaded the same way. CLIP's is the real one, so a prompt's
+length is counted as SD counts it; the RoBERTa and T5 vocabularies are tiny (one token per character),
+so their token counts run higher than the real models' (about 4x for English).
 """
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 import string
+from pathlib import Path
 
 
 def _bytes_to_unicode() -> list[str]:
@@ -19,16 +26,42 @@ def _bytes_to_unicode() -> list[str]:
     return [chr(c) for c in cs]
 
 
-def clip_tokenizer(model_max_length: int = 77):
-    """CLIP BPE with 256 byte characters (bare and word-final), no merges; bos 512, eos/pad 513."""
+# CLIP's own byte-pair vocabulary, as open_clip_torch's wheel ships it: 256 bytes, the same 256
+# word-final, 48,894 merges, then <|startoftext|> and <|endoftext|> (49,408 ids, SD's token ids).
+CLIP_VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
+CLIP_MERGES = 49152 - 256 - 2
+CLIP_VOCAB_SIZE = 49408
+
+
+@functools.lru_cache(maxsize=1)
+def clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """CLIP's vocabulary and merges, read from open_clip_torch's file (found without importing open_clip,
+    which would import timm and torch's vision stack)."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("open_clip_torch is not installed: the tiny SD-family models read CLIP's "
+                                  "vocabulary from it (pip install open_clip_torch)")
+    path = Path(next(iter(spec.submodule_search_locations))) / CLIP_VOCAB_FILE
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1:CLIP_MERGES + 1]]
+    chars = _bytes_to_unicode()
+    tokens = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    if len(vocab) != CLIP_VOCAB_SIZE:
+        raise ValueError(f"{path} holds {len(vocab)} CLIP tokens, not {CLIP_VOCAB_SIZE}: not CLIP's vocabulary")
+    return vocab, merges
+
+
+def clip_tokenizer(model_max_length: int = 77, pad_token: str = "<|endoftext|>"):
+    """The real CLIP BPE tokenizer (bos 49406, eos 49407): prompts are counted and cut in SD's own tokens.
+
+    pad_token "!" (id 0) is what SDXL's and SD3's second tokenizers use.
+    """
     from transformers import CLIPTokenizer
 
-    chars = _bytes_to_unicode()
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
+    vocab, merges = clip_bpe()
+    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=model_max_length,
+                         pad_token=pad_token)
 
 
 def roberta_tokenizer(model_max_length: int = 77):

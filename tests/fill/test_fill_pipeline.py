@@ -15,7 +15,7 @@ MASK_BOX = (100, 60, 180, 130)
 @pytest.mark.parametrize("model, pipeline, in_channels", [
     ("tiny-sd15-inpaint", "StableDiffusionInpaintPipeline", 9),
     ("tiny-sdxl-inpaint", "StableDiffusionXLInpaintPipeline", 9),
-    ("tiny-flux-fill", "FluxFillPipeline", flux_fill_channels(1, 8)),
+    ("tiny-flux-fill", "FluxFillPipeline", flux_fill_channels(16, 8)),
     ("tiny-sd15", "StableDiffusionInpaintPipeline", 4),  # the text-to-image weights, through from_pipe
 ])
 def test_each_family_fills_the_mask_and_keeps_every_other_byte(studio, source, model, pipeline, in_channels):
