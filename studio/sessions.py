@@ -101,7 +101,11 @@ class SessionStore:
         """The session of a client that names itself (Gradio's session hash of an API client): created
         under that name on first use, so every call of one client shares one session."""
         found = self.find(key)
-        return found if found is not None else self.create(client, token=key)
+        if found is not None:
+            return found
+        with self._create_lock:  # a page's load and its first click may both get here at once
+            found = self.find(key)
+            return found if found is not None else self.create(client, token=key, locked=True)
 
     def find(self, token: str | None) -> Session | None:
         """The live session for `token`, or None. A migrated (pre-server-side) token is exchanged for
@@ -125,11 +129,14 @@ class SessionStore:
                 db.execute("UPDATE sessions SET last_seen = ? WHERE token_sha256 = ?", (now, digest))
         return Session(id=session_id, token=token, seen=now)
 
-    def create(self, client: str | None = None, token: str | None = None) -> Session:
+    def create(self, client: str | None = None, token: str | None = None, locked: bool = False) -> Session:
         """A new session; `LimitError` when `client` made `per_ip_minute` sessions in the last minute."""
+        if not locked:
+            with self._create_lock:
+                return self.create(client, token, locked=True)
         now, token = self.clock(), token or new_token()
         client_digest = _sha256(client) if client else None
-        with self._create_lock, self._connect() as db:
+        with self._connect() as db:
             if client_digest and self.per_ip_minute > 0:
                 made = db.execute("SELECT COUNT(*), MIN(created) FROM sessions WHERE client_sha256 = ? AND created > ?",
                                   (client_digest, now - 60)).fetchone()
@@ -140,6 +147,14 @@ class SessionStore:
             session = Session(id=new_session_id(), token=token, seen=now)
             db.execute("INSERT INTO sessions VALUES (?,?,?,?,?,0)", (_sha256(token), session.id, now, now, client_digest))
         return session
+
+    def issue_token(self, session: Session) -> Session:
+        """Another token for an existing session (a page adopting the session its client already has);
+        not a new session, so it does not count against the address's limit."""
+        now, token = self.clock(), new_token()
+        with self._connect() as db:
+            db.execute("INSERT INTO sessions VALUES (?,?,?,?,NULL,0)", (_sha256(token), session.id, now, now))
+        return Session(id=session.id, token=token, seen=now)
 
     def touch(self, session: Session) -> None:
         """Record a use of a session held in a page, at most every few minutes (it keeps it from expiring)."""
@@ -211,14 +226,16 @@ def ensure(session: Session | None, request=None, login=None) -> Session:
     return resolve(studio, request)
 
 
-def resolve(studio, request, saved_token: str | None = None) -> Session:
+def resolve(studio, request, saved_token: str | None = None, page: bool = False) -> Session:
     """The session for a request that has none in its page state (a page load, an API call).
 
-    A signed-in visitor gets their login's session. Anyone else: the session of the token in the
-    `X-Studio-Session` header, else of `saved_token` (the browser's), else of the client itself
-    (Gradio's session hash, which gradio_client keeps for the life of a `Client`: one session per
-    client, not one per call). Unknown or expired tokens get a new session; too many new sessions
-    from one network address get a `gr.Error` that says so.
+    A signed-in visitor gets their login's session. Anyone else: the live session of the token in
+    the `X-Studio-Session` header or of `saved_token` (the browser's). Without one (or with a token
+    that opens nothing: unknown, forged, expired), the session of the client itself: Gradio's session
+    hash, which gradio_client keeps for the life of a `Client` (one session per client, not one per
+    call) and a page keeps until it is reloaded, so a click that beat the page load lands in the same
+    session. A `page` load then gets a token of its own for that session, to keep in the browser.
+    Too many new sessions from one network address get a `gr.Error` that says so.
     """
     import gradio as gr
 
@@ -228,14 +245,15 @@ def resolve(studio, request, saved_token: str | None = None) -> Session:
     if user_session:
         return Session(id=user_session)
     headers = getattr(request, "headers", None) or {}
-    token = headers.get(TOKEN_HEADER) or saved_token
+    found = studio.sessions.find(headers.get(TOKEN_HEADER) or saved_token)
+    if found is not None:
+        return found
     client = client_address(studio, request) if request is not None else None
     session_hash = getattr(request, "session_hash", None)
     try:
-        if token:
-            return studio.sessions.open(token, client)
-        if session_hash:
-            return studio.sessions.open_as(f"gradio-session-hash:{session_hash}", client)
-        return studio.sessions.create(client)
+        if not session_hash:
+            return studio.sessions.create(client)
+        session = studio.sessions.open_as(f"gradio-session-hash:{session_hash}", client)
     except LimitError as e:
         raise gr.Error(str(e), print_exception=False) from None
+    return studio.sessions.issue_token(session) if page else session

@@ -48,7 +48,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
         def start(saved_token, request: gr.Request):
             if studio.settings.auth_header and not studio.login_session(request):
                 raise gr.Error("Sign-in is required: this studio expects the reverse proxy to identify you.")
-            session = resolve(studio, request, saved_token=saved_token)
+            session = resolve(studio, request, saved_token=saved_token, page=True)
             # A signed-in visitor's session follows the login; the browser's own token stays for later.
             return (session, session.token or saved_token, *[h.refresh(session) for h in handles])
 
@@ -108,6 +108,37 @@ def browser_secret(studio: Studio) -> str:
     from studio.auth import server_secret
 
     return hmac.new(server_secret(studio.settings.data_dir), b"browser-state", hashlib.sha256).hexdigest()[:32]
+
+
+def cache_cleanup(settings) -> tuple[int, int]:
+    """Gradio's `delete_cache` (every, older than; seconds) for its copies of outputs and uploads: the
+    outputs' retention, or a day when outputs are kept forever (a copy is made again when a gallery
+    shows the file again)."""
+    age = int(settings.retention_days * 86400) if settings.retention_days > 0 else 86400
+    return max(60, min(3600, age // 4)), max(60, age)
+
+
+class OutputsNotServed:
+    """ASGI guard: Gradio's `/file=` route never serves the outputs folder itself. Galleries and
+    downloads use Gradio's cached copies; the outputs stay in `allowed_paths` only so that Gradio may
+    copy a published file into its cache."""
+
+    def __init__(self, app, outputs_dir: str):
+        self.app, self.outputs_dir = app, Path(outputs_dir).resolve()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and "/file=" in scope.get("path", ""):
+            target = Path(scope["path"].split("/file=", 1)[1])
+            try:
+                inside = target.resolve().is_relative_to(self.outputs_dir)
+            except (OSError, ValueError):
+                inside = True  # a path that cannot be resolved is refused too
+            if inside:
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"File not allowed."})
+                return
+        await self.app(scope, receive, send)
 
 
 def launch_options(studio: Studio) -> dict:
