@@ -133,20 +133,32 @@ def replay(requests: list[Request], budget: int) -> tuple[Counter, int]:
     return loads, read
 
 
+def accesses(requests: list[Request]) -> list[tuple[Item, set]]:
+    """Each cache access in order, with the keys held at that moment (as `replay` holds them):
+    the model while its preview decoder loads; the detector alone, after the model is released."""
+    out = []
+    for r in requests:
+        out.append((r.model, {r.model.key}))
+        if r.preview:
+            out.append((r.preview, {r.model.key, r.preview.key}))
+        out.append((r.detector, {r.detector.key}))
+    return out
+
+
 def belady(requests: list[Request], budget: int) -> tuple[Counter, int]:
-    """(loads per key, bytes read) of a cache that knows the future, under the same charges."""
-    accesses = [(i, item) for i, r in enumerate(requests) for item in (r.model, r.preview, r.detector) if item]
-    charge = {item.key: resident(item, budget) for _, item in accesses}
-    next_use: list[int] = [0] * len(accesses)
+    """(loads per key, bytes read) of a cache that knows the future, under the same charges: on a
+    miss it evicts the unheld entries needed farthest ahead until the new one fits."""
+    seq = accesses(requests)
+    charge = {item.key: resident(item, budget) for item, _ in seq}
+    next_use: list[int] = [0] * len(seq)
     seen: dict = {}
-    for pos in range(len(accesses) - 1, -1, -1):
-        next_use[pos] = seen.get(accesses[pos][1].key, 10**9)
-        seen[accesses[pos][1].key] = pos
-    held: dict = {}                 # key -> next use position
+    for pos in range(len(seq) - 1, -1, -1):
+        next_use[pos] = seen.get(seq[pos][0].key, 10**9)
+        seen[seq[pos][0].key] = pos
+    held: dict = {}                 # key -> position of its next use
     loads: Counter = Counter()
     read = 0
-    for pos, (req, item) in enumerate(accesses):
-        in_flight = set(requests[req].keys())
+    for pos, (item, in_flight) in enumerate(seq):
         if item.key not in held:
             loads[item.key] += 1
             read += item.nbytes
