@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from pipelines.errors import Cancelled
 from pipelines.progress import Progress
 from pipelines.runner import execute
@@ -108,3 +106,28 @@ def test_two_threads_segmenting_different_texts_get_their_own_sentences(monkeypa
         t.join(20)
     assert results["a"] == ["Dr. Smith arrived at 4.50 p.m. on Monday.", "He left early."]
     assert results["b"] == ["The fox ran.", "The dog slept.", "Nobody noticed the rain."]
+
+
+def test_a_model_a_job_runs_on_is_not_unloaded_by_another_jobs_load(fake):  # noqa: F811
+    manager = fake.manager()
+    small_key = (FAKE, "small", "cpu", "fp32")
+    running, release, seen = threading.Event(), threading.Event(), []
+
+    def run(request):
+        if request.tag == "long":
+            running.set()
+            assert release.wait(10)
+        else:  # "big" (over the budget) loaded while "small" runs: small is held, so it stays
+            seen.append(manager.cache.keys())
+
+    fake.on_run = run
+    job = threading.Thread(target=execute, args=(manager, FAKE, FakeRequest("small", "long")))
+    job.start()
+    assert running.wait(10)
+    execute(manager, FAKE, FakeRequest("big"))
+    assert small_key in seen[0] and manager.cache.stats.evictions == 0
+    release.set()
+    job.join(10)
+    # the job ended: back under budget, the older model goes and the newest stays
+    assert manager.cache.keys() == [(FAKE, "big", "cpu", "fp32")] and manager.cache.stats.evictions == 1
+    assert fake.loads == [("small", "none"), ("big", "none")]
