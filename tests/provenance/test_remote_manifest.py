@@ -220,3 +220,21 @@ def test_an_offline_verifier_says_it_could_not_fetch_them_within_the_deadline(si
     assert report.state == "Remote credentials" and "no content credentials" not in report.message.lower()
     assert "stored at credentials.example" in report.message
     assert "could not be found within 1 s (is this verifier online?)" in report.message
+
+
+def test_studio_verify_fetches_with_the_operators_settings(store, signed, tls_cert):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pub, path, data = signed("cli", store.url("cli.c2pa"))
+    store.files["cli.c2pa"] = data
+    env = {**os.environ, "STUDIO_DATA_DIR": str(pub.cfg.data_dir), "STUDIO_REMOTE_MANIFEST_CA_FILE": str(tls_cert[0]),
+           "STUDIO_REMOTE_MANIFEST_PRIVATE_HOSTS": "1", "STUDIO_REMOTE_MANIFEST_TIMEOUT_S": "2"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "studio.cli", "verify", str(path)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    line = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert line["state"] == "Trusted" and line["manifest_source"] == "remote" and line["remote_manifest"]["fetched"]
