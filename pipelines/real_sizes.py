@@ -179,6 +179,20 @@ def preset_footprint(preset: ModelPreset, dtype: str | None = None) -> Footprint
     return repo_footprint(preset.repo, dtype or gpu_dtype(preset), preset.name)
 
 
+
+def request_footprints(preset: ModelPreset, detector: ModelPreset | None = None) -> list[Footprint]:
+    """What one request of `preset` loads, as separate cache entries: the model, the preview
+    decoder preset it names (live previews are on by default), and `detector` if given (the
+    classifier that scores the output at publish)."""
+    from pipelines.presets import load_presets
+
+    parts = [preset_footprint(preset)]
+    if preset.preview:
+        parts.append(preset_footprint(load_presets("preview_decoder")[preset.preview]))
+    if detector is not None:
+        parts.append(preset_footprint(detector))
+    return parts
+
 @dataclass(frozen=True)
 class Placement:
     """How the model layer loads a preset of a given footprint on a CUDA device with `budget` bytes."""

@@ -16,7 +16,7 @@ import pytest
 from pipelines.cache import PipelineCache
 from pipelines.presets import load_presets as _load_presets
 from pipelines.real_sizes import (MissingConfig, config_folder, placement, preset_footprint, repo_footprint,
-                                  source_note)
+                                  request_footprints, source_note)
 
 GIB = 2**30
 load_presets = functools.lru_cache(maxsize=None)(_load_presets)
@@ -133,6 +133,16 @@ def test_sizes_at_the_preset_dtype_are_what_a_gpu_holds():
     assert (at_24.offload, at_24.resident) == ("model", flux.component("transformer").nbytes)
     assert at_16.offload == "sequential" and at_16.resident < GIB
     assert placement(sdxl_preset, 24 * GIB).offload == "none"
+
+
+def test_a_request_loads_the_model_its_preview_decoder_and_the_detector():
+    detector = load_presets("detect_image")["sdxl-detector"]
+    parts = request_footprints(load_presets("text_to_image")["sdxl"], detector)
+    assert [p.preset for p in parts] == ["sdxl", "taesdxl", "sdxl-detector"]
+    assert [p.dtype for p in parts] == ["fp16", "fp16", "fp16"]
+    total = sum(p.nbytes for p in parts)
+    assert parts[0].nbytes < total < 24 * GIB      # SDXL with its companions fits a 24 GB card whole
+    assert len(request_footprints(load_presets("video")["ltx-video"])) == 1   # no preview decoder preset
 
 
 # ---- the model cache driven with these sizes -------------------------------------------------
