@@ -65,14 +65,16 @@ class RemotePolicy:
 
 def find_reference(path: Path) -> str | None:
     """The URL of the remote manifest a file names in its XMP, or None."""
-    tail = b""
+    tail, match = b"", None
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_SCAN_CHUNK), b""):
-            match = _REFERENCE.search(tail + chunk)
-            if match:
-                return match.group(1).decode("utf-8", "replace")
-            tail = chunk[-_SCAN_OVERLAP:]
-    return None
+            window = tail + chunk
+            match = _REFERENCE.search(window)
+            if match and match.end() < len(window):  # else the URL may go on in the next chunk
+                return match.group(1).decode("ascii")
+            tail = window[-_SCAN_OVERLAP:]
+        match = _REFERENCE.search(tail)
+    return match.group(1).decode("ascii") if match else None
 
 
 def host_of(url: str) -> str:

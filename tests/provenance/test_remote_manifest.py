@@ -238,3 +238,12 @@ def test_studio_verify_fetches_with_the_operators_settings(store, signed, tls_ce
     line = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
     assert line["state"] == "Trusted" and line["manifest_source"] == "remote" and line["remote_manifest"]["fetched"]
+
+
+def test_a_reference_across_the_scan_chunks_is_read_whole(tmp_path):
+    from provenance import remote_manifest
+
+    url = "https://credentials.example/" + "a" * 1500
+    for offset in (remote_manifest._SCAN_CHUNK - 30, remote_manifest._SCAN_CHUNK - 800):
+        (tmp_path / "big.bin").write_bytes(b"x" * offset + f'dcterms:provenance="{url}"'.encode() + b"y" * 100)
+        assert find_reference(tmp_path / "big.bin") == url
