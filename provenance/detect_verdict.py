@@ -2,11 +2,16 @@
 and the one combined verdict per file, worded honestly.
 
 Evidence that needs no model comes first: intact Content Credentials that declare generative
-AI ("AI-generated: signed credentials"), then the studio's own watermark ("AI-generated: studio
-watermark"). Only without either does the classifier's band decide: "likely AI-generated",
+AI ("AI-generated: its signed credentials say so"), then the studio's own watermark ("AI-generated:
+studio watermark"). Only without either does the classifier's band decide: "likely AI-generated",
 "unsure" or "no sign of generation found" — never a bare real/fake, because a classifier
 saying nothing is not proof that a person made the file. A file the classifier cannot read
 gets "cannot judge: <reason>".
+
+What the credentials say and what the classifier scored are always said apart: a file this studio
+made is "AI-generated" because its own credentials declare it, not because a classifier found it
+so; and the tiny tier's default classifier is a random-weight test model whose score means nothing,
+which every line naming it says.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pipelines.errors import PresetError
 from provenance.manifest import COMPOSITE, TRAINED
 from provenance.report import md
 
-CREDENTIALS = "AI-generated: signed credentials"
+CREDENTIALS = "AI-generated: its signed credentials say so"
 WATERMARK = "AI-generated: studio watermark"
 LIKELY = "likely AI-generated"
 UNSURE = "unsure"
@@ -83,6 +88,49 @@ class Thresholds:
         """The bands in a line: ≥ likely, the unsure band, below it."""
         return (f"≥ {self.likely:.2f} {LIKELY} · {self.unsure_low:.2f}–{self.likely:.2f} {UNSURE} · "
                 f"< {self.unsure_low:.2f} {NO_SIGN}")
+
+
+def is_test_model(classifier: dict | None) -> bool:
+    """Whether a classifier verdict came from a test model (random weights: its score means nothing)."""
+    return bool((classifier or {}).get("test_model"))
+
+
+def classifier_words(classifier: dict | None) -> str:
+    """What the classifier said, in a line that names it and says when it is a test model."""
+    classifier = classifier or {}
+    name = classifier.get("model") or "the classifier"
+    test = " — a test model with random weights: its score means nothing" if is_test_model(classifier) else ""
+    if classifier.get("score") is None:
+        return f"{name}{test}: {classifier.get('verdict') or 'did not run'}"
+    return f"{name}{test}: score {classifier['score']:.2f} → {classifier.get('band') or classifier.get('verdict')}"
+
+
+def publication_verdict(classifier: dict) -> dict:
+    """The verdict that goes into an output's manifest: the file is about to carry this studio's
+    signed credentials, which declare it AI-generated; the classifier's score sits beside it,
+    said apart, and decides nothing."""
+    return {"verdict": CREDENTIALS, "flagged": False, "own_output": True, "basis": "credentials",
+            "credentials_say": "AI-generated: this studio made the file and its own credentials declare it",
+            "classifier_says": classifier_words(classifier),
+            "kind": classifier.get("kind"), "score": classifier.get("score"), "model": classifier.get("model"),
+            "test_model": is_test_model(classifier), "thresholds": classifier.get("thresholds"),
+            "classifier": classifier,
+            "evidence": {"credentials": {"state": "signed at publication", "intact": True, "declares_ai": True,
+                                         "note": "these Content Credentials, signed by this studio"}}}
+
+
+def detector_header(image_model: str, image_test: bool, audio_model: str, audio_test: bool) -> str:
+    """The page header's line about the detector: which classifiers run, and whether they are test models."""
+    if image_test and audio_test:
+        names = f"*{image_model}* for pictures and video, *{audio_model}* for sound"
+        which = " — test models with random weights: their scores mean nothing"
+    else:
+        def one(name: str, test: bool) -> str:
+            return f"*{name}*" + (" (a test model with random weights: its scores mean nothing)" if test else "")
+        names, which = f"{one(image_model, image_test)} for pictures and video, {one(audio_model, audio_test)} " \
+                       "for sound", ""
+    return (f"Files are also scored by an AI-content classifier: {names}{which}. A score is a guess, not a check "
+            "that a file passed.")
 
 
 def cannot_judge(reason: str) -> str:
@@ -185,7 +233,10 @@ def verdict_markdown(verdict: dict, file_name: str = "") -> str:
     evidence = verdict.get("evidence") or {}
     lines = []
     creds = evidence.get("credentials") or {}
-    if creds.get("intact"):
+    if creds.get("state") == "signed at publication":
+        lines.append("- **Content Credentials:** this studio's own, signed as the file was made; they declare it "
+                     "AI-generated (that is what this verdict rests on, not the classifier).")
+    elif creds.get("intact"):
         ai = "declare generative AI" if creds.get("declares_ai") else "do not declare generative AI"
         by = f", signed by {md(creds['issuer'])}" if creds.get("issuer") else ""
         kinds = ", ".join(creds.get("digital_source_types") or []) or "no source type"
@@ -208,6 +259,8 @@ def verdict_markdown(verdict: dict, file_name: str = "") -> str:
 
 def _classifier_line(classifier: dict) -> str:
     name = md(classifier.get("model") or "the classifier")
+    if is_test_model(classifier):
+        name += " — a random-weight test model: its score means nothing"
     if classifier.get("score") is None:
         return f"- **Classifier ({name}):** {md(classifier.get('verdict'))}"
     th = classifier.get("thresholds") or {}

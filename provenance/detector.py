@@ -23,7 +23,8 @@ from typing import Any, Sequence
 from pipelines.errors import Cancelled, InputError, StudioError
 from pipelines.progress import Progress
 from provenance.detect_media import MediaInput, read_media
-from provenance.detect_verdict import (CREDENTIALS, Thresholds, cannot_judge, combine, evidence_from_report)
+from provenance.detect_verdict import (Thresholds, cannot_judge, combine, evidence_from_report,
+                                      publication_verdict)
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,7 @@ class Detector:
             classifier = {"verdict": cannot_judge("the detector failed (see the server log)"), "score": None}
         if artifact is None:
             return classifier
-        return {"verdict": CREDENTIALS, "flagged": False, "own_output": True, "basis": "credentials",
-                "kind": classifier.get("kind"), "score": classifier.get("score"), "model": classifier.get("model"),
-                "thresholds": classifier.get("thresholds"), "classifier": classifier,
-                "evidence": {"credentials": {"state": "signed at publication", "intact": True, "declares_ai": True,
-                                             "note": "these Content Credentials, signed by this studio"}}}
+        return publication_verdict(classifier)
 
     # ------------------------------------------------------------------ scoring
 
@@ -208,6 +205,7 @@ class Detector:
             "kind": media.kind, "task": task, "model": preset.label, "preset": preset.name,
             "model_id": preset.model_id, "license": preset.license, "thresholds": thresholds.as_dict(),
             "device": getattr(loaded, "device", None), "dtype": getattr(loaded, "dtype", None),
+            "test_model": preset.tier == "tiny",
             **(extra or {}),
         }
         if notes:

@@ -229,9 +229,15 @@ def _model_words(card: dict) -> str | None:
 
 
 def _verdict_words(verdict: dict) -> str:
-    """The detector's verdict in a line: its words, then the classifier's score and model."""
+    """The detector's verdict in a line: its words, then, said apart, what the classifier scored
+    (naming a test model as such)."""
+    from provenance.detect_verdict import classifier_words  # detect_verdict imports this module
+
     if "verdict" not in verdict:  # an older or foreign record: show what is there
         return ", ".join(f"{k}: {v}" for k, v in verdict.items() if not isinstance(v, (dict, list)))
+    if verdict.get("basis") in ("credentials", "watermark") and isinstance(verdict.get("classifier"), dict):
+        said = verdict.get("credentials_say") or verdict["verdict"]
+        return f"{said}. Classifier, which decided nothing here: {classifier_words(verdict['classifier'])}"
     extra = []
     if isinstance(verdict.get("score"), (int, float)):
         extra.append(f"score {verdict['score']:.2f}")

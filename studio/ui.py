@@ -28,8 +28,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
     dev = (" — a **development identity**: readers elsewhere will show it as untrusted; configure your own "
            "certificate for production") if identity.get("development") else ""
     with gr.Blocks(title=NAME, analytics_enabled=False, delete_cache=cache_cleanup(studio.settings)) as demo:
-        gr.Markdown(f"# {NAME}\nEvery file you download carries signed C2PA Content Credentials and has passed "
-                    f"an AI-content check. Signed by *{identity.get('issuer', '?')}*{dev}.")
+        gr.Markdown(f"# {NAME}\nEvery file you download carries signed C2PA Content Credentials that declare it "
+                    f"AI-generated, signed by *{identity.get('issuer', '?')}*{dev}. {_detector_line(studio)}")
         session_state = gr.State(None)
         # The token lives in the browser's local storage. Gradio encrypts it there with `secret`, in the
         # page itself; a stable secret (not Gradio's per-launch one) is what lets it be read after a
@@ -139,6 +139,16 @@ class OutputsNotServed:
                 await send({"type": "http.response.body", "body": b"File not allowed."})
                 return
         await self.app(scope, receive, send)
+
+
+def _detector_line(studio: Studio) -> str:
+    """Which classifiers score files, and whether they are test models (the header must not promise a check)."""
+    from provenance.detect_verdict import detector_header
+
+    det = studio.detector
+    image = studio.models.preset("detect_image", det.image_preset)
+    audio = studio.models.preset("detect_audio", det.audio_preset)
+    return detector_header(image.label, image.tier == "tiny", audio.label, audio.tier == "tiny")
 
 
 def launch_options(studio: Studio) -> dict:

@@ -26,7 +26,10 @@ HELP = f"""**What the verdicts mean**
 - *{CREDENTIALS}* / *{WATERMARK}*: evidence that needs no model — intact C2PA credentials declaring
   generative AI, or this studio's invisible watermark.
 - *{LIKELY}* / *{UNSURE}* / *{NO_SIGN}*: the classifier's score against its calibrated bands. A classifier
-  finding nothing is not proof that a person made the file.
+  finding nothing is not proof that a person made the file, and a *test model* (random weights, the tiny
+  tier's default) scores at random: its score means nothing.
+- Credentials and the classifier are shown apart: a verdict from credentials or the watermark says what
+  the file declares about itself; the classifier's score beside it decided nothing.
 - *cannot judge*: the file is too small, too short, silent, a single video frame, damaged, or not a media format."""
 
 
