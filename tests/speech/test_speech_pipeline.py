@@ -191,18 +191,46 @@ def test_coqui_cache_folder_loads_through_coquis_manager(tmp_path, monkeypatch, 
     assert describe(pipe).speakers == tuple(TINY_VITS_SPEAKERS)
 
 
-def test_a_phoneme_voice_without_espeak_says_what_to_install(tmp_path, studio):
-    import json
+def test_a_phoneme_voice_without_espeak_says_what_to_install(monkeypatch, studio):
+    """As on a machine without espeak-ng: Coqui looks for the program once, when it is imported."""
+    from TTS.tts.utils.text.phonemizers import espeak_wrapper
 
-    if shutil.which("espeak-ng") or shutil.which("espeak"):
-        pytest.skip("espeak is installed here")
-    folder = tmp_path / "phoneme-vits"
-    shutil.copytree(Path(studio.models.source(studio.models.preset("speech", "tiny-vits"))[0]), folder)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(use_phonemes=True, phonemizer="espeak", phoneme_language="en-us")  # as the VCTK voice reads
-    (folder / "config.json").write_text(json.dumps(config))
+    folder = Path(studio.models.source(studio.models.preset("speech", "tiny-vits-phonemes"))[0])
+    monkeypatch.setattr(espeak_wrapper, "_DEF_ESPEAK_LIB", None)
     with pytest.raises(ModelMissingError, match="install the espeak-ng system package"):
         load(str(folder), "cpu", None, Runtime())
+
+
+# ---- a phoneme voice, as every published VITS preset is ----------------------------------------
+
+def test_phoneme_voice_reads_text_through_espeak(studio):
+    pipe = studio.models.get("speech", "tiny-vits-phonemes").pipe
+    tokenizer = pipe.synthesizer.tts_model.tokenizer
+    assert tokenizer.use_phonemes and tokenizer.phonemizer.name() == "espeak"
+    assert tokenizer.phonemizer.language == "en-us"  # as the VCTK voice reads
+    # english_cleaners then espeak: "Dr." is said as "doctor", "6" as "six", in IPA
+    symbols = set(tokenizer.decode(tokenizer.text_to_ids("Dr. Smith at 6.")))
+    assert {"ˈ", "ɑ", "ɪ", "θ"} <= symbols and not symbols & set("DS6")
+
+
+def test_phoneme_voice_speaks_long_text_in_chunks_at_the_asked_speed(studio):
+    result = run(studio, Request(text=LONG_TEXT, model="tiny-vits-phonemes", speaker="tiny-cleo", seed=7))
+    (artifact,) = result.artifacts
+    assert artifact.params["chunks"] == 2 and artifact.params["architecture"] == "vits"
+    assert artifact.params["language"] == "en-us" and artifact.params["speaker"] == "tiny-cleo"
+    slow = run(studio, Request(text="Hello there, keeper.", model="tiny-vits-phonemes", seed=5, speed=0.5))
+    fast = run(studio, Request(text="Hello there, keeper.", model="tiny-vits-phonemes", seed=5, speed=2.0))
+    assert slow.artifacts[0].duration_s > 2 * fast.artifacts[0].duration_s
+
+
+def test_phoneme_voice_says_what_a_letter_voice_cannot(studio):
+    """espeak reads accented letters and symbols ("€" as "euro"); only a letter voice refuses them."""
+    text = "Ñandú costs 5 €."
+    with pytest.raises(InputError, match="cannot say these characters"):
+        run(studio, Request(text=text, model="tiny-vits"))
+    euro = run(studio, Request(text=text, model="tiny-vits-phonemes", seed=1)).artifacts[0]
+    plain = run(studio, Request(text="Ñandú costs 5.", model="tiny-vits-phonemes", seed=1)).artifacts[0]
+    assert euro.duration_s > plain.duration_s  # the euro sign was spoken, not dropped
 
 
 def test_half_precision_settings_still_run_speech_in_fp32(studio):
