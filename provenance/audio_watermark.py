@@ -8,7 +8,7 @@ written in numpy/scipy for this studio (ids and readings as in provenance.waterm
   and only the change is resampled back and added, so nothing above 8 kHz is touched.
 - The STFT (512-point Hann, hop 256) is cut into tiles of 4 frames x 500 Hz. Within a tile,
   the 16 bins form 8 groups of 2; half the groups are raised and half lowered by a fraction
-  of a dB to 2 dB (patchwork): a faint, time-varying equaliser, proportional to what the host
+  of a dB to 3 dB (patchwork): a faint, time-varying equaliser, proportional to what the host
   already has there. The embedder measures the host's own imbalance between the two halves
   and sets each tile's strength to overcome it (informed embedding), within those limits.
 - One unit of 16 x 12 tiles (1.024 s) holds 64 slots: 16 fixed sync bits and the 48 bits of
@@ -285,17 +285,24 @@ def read(samples: np.ndarray, sample_rate: int) -> WatermarkReading:
     Confidence is the sync score scaled so that 0.5 is the threshold (1.0: twice it); unmarked
     sound stays under ~0.35. Silent sound, or under MIN_SECONDS / 2, reads as absent.
     """
+    bits, sync = decode_bits(samples, sample_rate)
+    confidence = round(float(np.clip(sync / (2 * _SYNC_Z), 0.0, 1.0)), 3)
+    if bits is None or sync < _SYNC_Z:
+        return WatermarkReading(None, confidence)
+    return WatermarkReading(np.packbits(bits).tobytes().hex(), confidence)
+
+
+def decode_bits(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray | None, float]:
+    """The 48 bits (uint8 0/1) the reader decodes at its best alignment, whether or not they
+    count as a mark, and the sync z-score; (None, 0.0) for silent or too short sound. For
+    measuring bit accuracy (bench/provenance.py); `read` is the decision."""
     x = np.asarray(samples, dtype=np.float64)
     mono = x.mean(axis=0) if x.ndim == 2 else x
     if sample_rate <= 0 or len(mono) < MIN_SECONDS * sample_rate / 2 or not np.any(mono):
-        return WatermarkReading(None, 0.0)
+        return None, 0.0
     mono = mono[:int(MAX_READ_SECONDS * sample_rate)]
     sync, scores = _best_alignment(_resample(mono, sample_rate, RATE))
-    confidence = round(float(np.clip(sync / (2 * _SYNC_Z), 0.0, 1.0)), 3)
-    if sync < _SYNC_Z:
-        return WatermarkReading(None, confidence)
-    bits = (scores[_SYNC_BITS:] > 0).astype(np.uint8)
-    return WatermarkReading(np.packbits(bits).tobytes().hex(), confidence)
+    return (scores[_SYNC_BITS:] > 0).astype(np.uint8), sync
 
 
 def read_file(path: Path) -> tuple[WatermarkReading, str]:

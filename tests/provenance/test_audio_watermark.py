@@ -190,3 +190,6 @@ def test_a_real_music_output_downloaded_reads_its_manifests_id(studio, tmp_path,
         sf.write(copy, data, rate)
         stripped = studio.publisher.verify(copy)
         assert stripped.watermark_id == recorded["id"] and stripped.manifest_source == "ledger"
+    # Detect reads it too: the stripped copy of the last file is the studio's own, found by its mark.
+    verdict = studio.check_upload(str(copy))
+    assert verdict["evidence"]["watermark"]["id"] == recorded["id"] and verdict["own_output"]
