@@ -158,7 +158,7 @@ class JobManager:
         self._started: dict[str, list[float]] = {}
         # Start times per network address: a stranger can mint a session per request, not an address.
         self._started_by_client: dict[str, list[float]] = {}
-        self._history_limit = history_per_session
+        self.history_limit = history_per_session
         self.history_max_age_s = history_max_age_s
         self.max_active_per_session = max_active_per_session
         self.max_per_minute = max_per_minute
@@ -185,6 +185,11 @@ class JobManager:
         with self._lock:
             return list(self._history.get(session_id, []))
 
+    def sessions(self) -> list[str]:
+        """The sessions with job records kept."""
+        with self._lock:
+            return list(self._history)
+
     def cancel(self, session_id: str, scope: str | None = None) -> int:
         """Stop this session's jobs in `scope` (a tab; None: all of them): a waiting job leaves the line
         and never runs, a running one stops at its next step. Returns how many were asked to stop."""
@@ -199,6 +204,8 @@ class JobManager:
         """What the manager holds now (sessions and records): the soak checks that it stays bounded."""
         with self._lock:
             return dict(sessions=len(self._history), records=sum(len(h) for h in self._history.values()),
+                        requests_kept=sum(r.request is not None and r.finished > 0 for h in self._history.values()
+                                          for r in h),
                         active_sessions=len(self._active), started_sessions=len(self._started),
                         clients=len(self._started_by_client), **{f"turns_{k}": v for k, v in self.turns.counts().items()})
 
@@ -257,7 +264,7 @@ class JobManager:
             self._active.setdefault(record.session_id, {})[record.id] = record
             history = self._history.setdefault(record.session_id, [])
             history.append(record)
-            del history[:-self._history_limit]
+            del history[:-self.history_limit]
 
     def _finish(self, record: JobRecord) -> None:
         """The job is over: drop its request (decoded uploads included) and its place among the active."""

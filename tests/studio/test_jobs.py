@@ -191,8 +191,8 @@ def test_finished_records_drop_their_requests_and_stay_few_and_young():
         list(jobs.stream(f"visitor-{n}", "t", None, lambda r, p: "ok"))
     assert jobs.counts()["sessions"] == 51 and jobs.counts()["active_sessions"] == 0
     jobs.prune(now=time.time() + 3601)                    # an hour on: their records and start times are gone
-    assert jobs.counts() == dict(sessions=0, records=0, active_sessions=0, started_sessions=0, clients=0,
-                                 turns_waiting=0, turns_holding=0, turns_visitors=0, turns_heap=0)
+    assert jobs.counts() == dict(sessions=0, records=0, requests_kept=0, active_sessions=0, started_sessions=0,
+                                 clients=0, turns_waiting=0, turns_holding=0, turns_visitors=0, turns_heap=0)
 
 
 def test_verify_runs_as_a_job_under_the_same_limits_through_the_live_server(live_url, studio, tmp_path):
