@@ -146,3 +146,32 @@ def test_a_cancel_just_as_the_turn_comes_still_never_runs_the_work():
             jobs.active("alice")[0].cancel.set()    # Cancel pressed, and before it withdraws the job ...
             jobs.turns.leave("hold")                # ... the job's turn comes
     assert called == [] and jobs.turns.counts()["holding"] == 0
+
+
+def test_the_storyboards_cancel_leaves_the_visitors_other_tabs_alone(studio):
+    """A board's jobs are the Storyboard tab's: its Cancel stops them, not a concept-art job."""
+    from studio.storyboard.service import SCOPE, BoardService
+
+    free, outcome = threading.Event(), {}
+    saved = studio.jobs
+    studio.jobs = JobManager(max_active_per_session=3)
+    try:
+        def consume(label, scope):
+            try:
+                events = list(studio.jobs.stream("owner", "text_to_image", None, lambda r, p: free.wait(10),
+                                                 scope=scope))
+                outcome[label] = events[-1].record.state
+            except Cancelled:
+                outcome[label] = "cancelled"
+
+        threads = [threading.Thread(target=consume, args=args) for args in (("concept art", None), ("panel", SCOPE))]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(studio.jobs.active("owner")) == 2)
+        BoardService(studio).cancel("owner")
+        free.set()
+        for t in threads:
+            t.join(10)
+        assert outcome == {"concept art": "done", "panel": "cancelled"}
+    finally:
+        studio.jobs = saved
