@@ -3,8 +3,10 @@
 The policy, in the order a request meets it:
 - A key is loaded once, even when several jobs ask for it at the same moment (a per-key lock).
 - Room is made *before* a load, from the loader's size estimate (`expected_bytes`): the least
-  recently used entries that no running job holds are evicted until the new one fits. After
-  the load the real size (`size_of`) replaces the estimate.
+  recently used entries that no running job holds are evicted until the new one fits, and no
+  more: an entry whose bytes the room does not need is spared (a 5 MB preview decoder is not
+  dropped beside the 13 GB model that alone makes the room). After the load the real size
+  (`size_of`) replaces the estimate.
 - An entry a job holds (`lease`) is never evicted. When everything else is held, the new entry
   is loaded over budget and the cache trims back once the leases end.
 - A value bigger than the whole budget is still loaded (alone) and then stays: the most
@@ -196,26 +198,36 @@ class PipelineCache:
 
     # ---- evicting (called with self._lock held)
     def _make_room(self, nbytes: int) -> list[tuple[Hashable, Any]]:
-        """Evict least recently used unheld entries until `nbytes` more fit (or none is left to evict)."""
-        evicted = []
-        while self.used_bytes + sum(self._loading.values()) + nbytes > self.budget_bytes:
-            victim = next((k for k, e in self._entries.items() if not e.pins), None)
-            if victim is None:
-                break  # everything left is in use: load over budget rather than wait on a running job
-            evicted.append(self._evict(victim))
-        return evicted
+        """Evict unheld entries until `nbytes` more fit (all of them when even that is not enough)."""
+        over = self.used_bytes + sum(self._loading.values()) + nbytes - self.budget_bytes
+        return [self._evict(k) for k in self._victims(over)]
 
     def _trim(self) -> list[tuple[Hashable, Any]]:
-        """Back under budget by evicting least recently used unheld entries; the most recently
-        used one always stays (a value over the whole budget is kept, not reloaded per request)."""
-        evicted = []
-        while self.used_bytes > self.budget_bytes:
-            keep = next(reversed(self._entries))
-            victim = next((k for k, e in self._entries.items() if not e.pins and k != keep), None)
-            if victim is None:
+        """Back under budget by evicting unheld entries; the most recently used one always stays
+        (a value over the whole budget is kept, not reloaded per request)."""
+        keep = next(reversed(self._entries), None)
+        return [self._evict(k) for k in self._victims(self.used_bytes - self.budget_bytes, keep)]
+
+    def _victims(self, over: int, keep: Hashable | None = None) -> list[Hashable]:
+        """The entries to evict to free `over` bytes, least recently used first, none of them held
+        by a job nor `keep`: taken in LRU order until they free enough, then every one whose bytes
+        the room does not need is given back, largest first (the costliest to read again). Without
+        the give-back a 5 MB preview decoder that happened to be older would go with the 13 GB model
+        that alone makes the room, and be read again on the next request."""
+        if over <= 0:
+            return []
+        victims, freed = [], 0
+        for key, entry in self._entries.items():
+            if freed >= over:
                 break
-            evicted.append(self._evict(victim))
-        return evicted
+            if not entry.pins and key != keep:
+                victims.append(key)
+                freed += entry.size
+        for key in sorted(victims, key=lambda k: self._entries[k].size, reverse=True):
+            if freed - self._entries[key].size >= over:
+                victims.remove(key)
+                freed -= self._entries[key].size
+        return victims
 
     def _evict(self, key: Hashable) -> tuple[Hashable, Any]:
         entry = self._entries.pop(key)

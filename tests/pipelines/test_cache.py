@@ -154,3 +154,60 @@ def test_a_failed_load_leaves_the_cache_consistent():
     # nothing stays reserved by the failed loads: b now loads beside a without evicting it
     assert cache.get_or_load("b", lambda: "b", expected_bytes=100) == "b"
     assert cache.keys() == ["a", "b"] and evicted == []
+
+
+
+def _load_all(cache, sizes: dict, keys: str) -> None:
+    for key in keys:
+        cache.get_or_load(key, lambda key=key: key, expected_bytes=sizes[key])
+
+
+def test_an_older_small_entry_is_spared_when_a_large_one_alone_makes_the_room():
+    # LRU order: decoder (5), model (100), detector (2); loading 95 more needs 82 freed: the model
+    # alone frees it, so the older decoder stays instead of being read again on the next request
+    sizes = {"p": 5, "M": 100, "d": 2, "N": 95}
+    cache, evicted = _sized(120, sizes)
+    _load_all(cache, sizes, "pMd")
+    cache.get_or_load("N", lambda: "N", expected_bytes=95)
+    assert evicted == ["M"]
+    assert cache.keys() == ["p", "d", "N"] and cache.used_bytes == 102
+
+
+def test_victims_are_taken_least_recently_used_first_and_only_as_many_as_the_room_needs():
+    sizes = {"a": 30, "b": 50, "c": 40, "d": 10, "x": 60, "y": 25}
+    cache, evicted = _sized(130, sizes)
+    _load_all(cache, sizes, "abcd")
+    cache.get_or_load("x", lambda: "x", expected_bytes=60)   # 60 to free: a and b, both needed
+    assert evicted == ["a", "b"] and cache.keys() == ["c", "d", "x"]
+    cache.get_or_load("y", lambda: "y", expected_bytes=25)   # 5 to free: c, the least recent, alone
+    assert evicted == ["a", "b", "c"] and cache.keys() == ["d", "x", "y"]
+
+
+def test_of_two_victims_that_cannot_both_be_spared_the_larger_one_stays():
+    # 75 to free from p (20), q (30), r (60) in LRU order: r is needed; then either p or q
+    # suffices beside it, and q, the costlier to read again, is the one kept
+    sizes = {"p": 20, "q": 30, "r": 60, "n": 75}
+    cache, evicted = _sized(110, sizes)
+    _load_all(cache, sizes, "pqr")
+    cache.get_or_load("n", lambda: "n", expected_bytes=75)
+    assert evicted == ["p", "r"] and cache.keys() == ["q", "n"] and cache.used_bytes == 105
+
+
+def test_a_held_entry_is_never_a_victim_even_when_it_alone_would_make_the_room():
+    sizes = {"small": 10, "big": 100, "new": 100}
+    cache, evicted = _sized(110, sizes)
+    _load_all(cache, sizes, ["small"])
+    with cache.lease("big", lambda: "big", expected_bytes=100):
+        cache.get_or_load("new", lambda: "new", expected_bytes=100)  # big is held: only small can go
+        assert evicted == ["small"] and set(cache.keys()) == {"big", "new"}
+    # big released: trimmed back under budget; new, the most recent, stays
+    assert evicted == ["small", "big"] and cache.keys() == ["new"]
+
+
+def test_trimming_after_a_load_without_an_estimate_spares_what_the_budget_does_not_need():
+    # no expected_bytes: room is made after the load, from the real size; 11 over the budget,
+    # taken in LRU order from t (1) and a (40): a alone is enough, t stays
+    cache, evicted = _sized(100, {"t": 1, "a": 40, "b": 70})
+    for key in "tab":
+        cache.get_or_load(key, lambda key=key: key)
+    assert evicted == ["a"] and cache.keys() == ["t", "b"] and cache.used_bytes == 71
