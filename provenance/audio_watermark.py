@@ -11,13 +11,13 @@ written in numpy/scipy for this studio (ids and readings as in provenance.waterm
   of a dB to 3 dB (patchwork): a faint, time-varying equaliser, proportional to what the host
   already has there. The embedder measures the host's own imbalance between the two halves
   and sets each tile's strength to overcome it (informed embedding), within those limits.
-- One unit of 16 x 12 tiles (1.024 s) holds 64 slots: 16 fixed sync bits and the 48 bits of
-  the id, each slot in 3 tiles scattered over time and frequency, each tile with its own
-  pseudo-random sign and halves (one fixed key for every studio). The unit repeats over the
-  whole sound.
+- One unit of 18 x 12 tiles (1.152 s) holds 72 slots: 16 fixed sync bits, the 48 bits of
+  the id and its CRC-8 (a read that fails the check names no id), each slot in 3 tiles
+  scattered over time and frequency, each tile with its own pseudo-random sign and halves (one
+  fixed key for every studio). The unit repeats over the whole sound.
 - The reader takes each tile's log ratio of raised to lowered half (a level change such as
   -6 dB cancels), squashes it to nearly a sign vote, tries every alignment of the tile grid
-  (4 sub-hop steps x 4 frames x 16 columns), keeps the one where the sync bits agree best, and
+  (4 sub-hop steps x 4 frames x 18 columns), keeps the one where the sync bits agree best, and
   sums each slot over all units. Trimming the start only moves the alignment.
 - Unmarked sound reads as unmarked: each slot's score is normalised by its own spread, so
   without a mark it is ~N(0, 1) whatever the host is, and the sync z-score must pass _SYNC_Z.
@@ -40,8 +40,9 @@ SCHEME = "genmedia-studio stft patchwork v1"
 # block's value is the id as 12 lowercase hex digits.
 SOFT_BINDING_ALG = "com.genmedia.watermark.stft-patchwork.1"
 SOFT_BINDING_PARAMS = ("audio at 16 kHz, STFT 512-point Hann hop 256, 500-6500 Hz; tiles of 4 frames x 500 Hz, "
-                       "each split into two halves of 2-bin groups, one raised and one lowered; a unit of 16x12 "
-                       "tiles (1.024 s) holds 16 sync bits and the 48-bit id 3 times; value = the 48 bits as hex")
+                       "each split into two halves of 2-bin groups, one raised and one lowered; a unit of 18x12 "
+                       "tiles (1.152 s) holds 16 sync bits, the 48-bit id and its CRC-8, each 3 times; "
+                       "value = the 48 bits as hex")
 RATE = 16000
 NFFT = 512
 HOP = 256
@@ -50,12 +51,14 @@ MIN_SECONDS = 2.0
 # Sound is read from at most this long a stretch (its start): more adds time, not certainty.
 MAX_READ_SECONDS = 60.0
 _LOW_HZ, _BAND_HZ, _ROWS = 500.0, 500.0, 12
-_TILE_FRAMES, _COLUMNS = 4, 16
+_TILE_FRAMES, _COLUMNS = 4, 18
 # Each tile's 16 bins form 8 groups of 2: half are raised and half lowered (patchwork), so a
 # tile's mark is read as the ratio of its two halves, whatever the host's level does meanwhile.
 _GROUPS = 8
 _SYNC_BITS = 16
-_SLOTS = PAYLOAD_BITS + _SYNC_BITS
+# A CRC-8 of the id rides along, so an id read with a flipped bit is caught instead of named.
+_CHECK_BITS = 8
+_SLOTS = _SYNC_BITS + PAYLOAD_BITS + _CHECK_BITS  # 72: each slot in 3 of the unit's 18 x 12 tiles
 _SUBHOP_STEPS = 4
 # Tiles in the moving average that each group's log energy is measured against (~0.6 s).
 _TREND_TILES = 9
@@ -70,8 +73,8 @@ _STRONG_Z, _BOOST_MAX = 3.0, 1.5
 # tiles where the host is lopsided (a strong harmonic in one half) cannot drown the rest.
 _SOFT = 0.2
 # The sync z-score a mark must reach. Unmarked sound (noise, tones, speech, music) measured at
-# most ~3.5 as the best of the 256 alignments tried (a chance of ~1e-5 per file of passing 5.5
-# if the 256 were independent); marked music and noise after MP3 and trimming measured >= 7.
+# most ~3.5 as the best of the 288 alignments tried (a chance of ~1e-5 per file of passing 5.5
+# if the 288 were independent); marked music and noise after MP3 and trimming measured >= 7.
 _SYNC_Z = 5.5
 
 
@@ -94,11 +97,23 @@ def can_carry(samples: int, sample_rate: int) -> bool:
     return sample_rate > 0 and samples >= MIN_SECONDS * sample_rate
 
 
+def _crc8(data: bytes) -> int:
+    """CRC-8 (polynomial 0x07, as in ATM HEC / SMBus): catches every 1- and 2-bit error in the id."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
 def _id_signs(watermark_id: str) -> np.ndarray:
+    """The +-1 values of the id's slots and its check slots."""
     raw = bytes.fromhex(watermark_id)
     if len(raw) * 8 != PAYLOAD_BITS:
         raise ValueError(f"watermark id must be {PAYLOAD_BITS // 4} hex digits")
-    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).astype(np.float64) * 2 - 1
+    bits = np.unpackbits(np.frombuffer(raw + bytes([_crc8(raw)]), dtype=np.uint8))
+    return bits.astype(np.float64) * 2 - 1
 
 
 def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -283,11 +298,12 @@ def read(samples: np.ndarray, sample_rate: int) -> WatermarkReading:
     """Read the watermark of (channels, samples) or mono float audio.
 
     Confidence is the sync score scaled so that 0.5 is the threshold (1.0: twice it); unmarked
-    sound stays under ~0.35. Silent sound, or under MIN_SECONDS / 2, reads as absent.
+    sound stays under ~0.35. Silent sound, or under MIN_SECONDS / 2, reads as absent, and so
+    does a mark whose id fails its check (`read_file` says so).
     """
-    bits, sync = decode_bits(samples, sample_rate)
+    bits, sync, intact = _read_payload(samples, sample_rate)
     confidence = round(float(np.clip(sync / (2 * _SYNC_Z), 0.0, 1.0)), 3)
-    if bits is None or sync < _SYNC_Z:
+    if bits is None or sync < _SYNC_Z or not intact:
         return WatermarkReading(None, confidence)
     return WatermarkReading(np.packbits(bits).tobytes().hex(), confidence)
 
@@ -296,13 +312,36 @@ def decode_bits(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray | Non
     """The 48 bits (uint8 0/1) the reader decodes at its best alignment, whether or not they
     count as a mark, and the sync z-score; (None, 0.0) for silent or too short sound. For
     measuring bit accuracy (bench/provenance.py); `read` is the decision."""
+    bits, sync, _ = _read_payload(samples, sample_rate)
+    return bits, sync
+
+
+def _read_payload(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray | None, float, bool]:
+    """(id bits, sync z-score, whether the bits pass their CRC), the bits corrected when
+    flipping the least certain one or two of them makes the CRC agree."""
     x = np.asarray(samples, dtype=np.float64)
     mono = x.mean(axis=0) if x.ndim == 2 else x
     if sample_rate <= 0 or len(mono) < MIN_SECONDS * sample_rate / 2 or not np.any(mono):
-        return None, 0.0
+        return None, 0.0, False
     mono = mono[:int(MAX_READ_SECONDS * sample_rate)]
     sync, scores = _best_alignment(_resample(mono, sample_rate, RATE))
-    return (scores[_SYNC_BITS:] > 0).astype(np.uint8), sync
+    word = scores[_SYNC_BITS:]
+    bits = (word > 0).astype(np.uint8)
+    weakest = np.argsort(np.abs(word))[:2]
+    # Four candidates at most: a random word passes one by chance 1 time in 256, so this keeps
+    # a damaged read from being "corrected" into a wrong id ~98 % of the time.
+    for flips in ((), (weakest[0],), (weakest[1],), tuple(weakest)):
+        candidate = bits.copy()
+        candidate[list(flips)] ^= 1
+        packed = np.packbits(candidate).tobytes()
+        if _crc8(packed[:PAYLOAD_BITS // 8]) == packed[-1]:
+            return candidate[:PAYLOAD_BITS], sync, True
+    return bits[:PAYLOAD_BITS], sync, False
+
+
+def mark_present(samples: np.ndarray, sample_rate: int) -> bool:
+    """Whether the sync of a mark is there at all (even when its id does not read intact)."""
+    return _read_payload(samples, sample_rate)[1] >= _SYNC_Z
 
 
 def read_file(path: Path) -> tuple[WatermarkReading, str]:
@@ -311,10 +350,17 @@ def read_file(path: Path) -> tuple[WatermarkReading, str]:
     samples, rate = _decode(Path(path))
     if samples is None:
         return WatermarkReading(None, 0.0), "the sound could not be decoded to look for the watermark"
-    reading = read(samples, rate)
-    if not reading.found and not can_carry(samples.shape[-1], rate):
-        return reading, f"too short to carry the studio's audio watermark (under {MIN_SECONDS:g} s)"
-    return reading, ""
+    bits, sync, intact = _read_payload(samples, rate)
+    confidence = round(float(np.clip(sync / (2 * _SYNC_Z), 0.0, 1.0)), 3)
+    if bits is not None and sync >= _SYNC_Z and intact:
+        return WatermarkReading(np.packbits(bits).tobytes().hex(), confidence), ""
+    if sync >= _SYNC_Z:
+        return WatermarkReading(None, confidence), ("the studio's audio watermark is there, but its id did not "
+                                                    "read intact (the sound was changed too much)")
+    if not can_carry(samples.shape[-1], rate):
+        return WatermarkReading(None, confidence), (f"too short to carry the studio's audio watermark "
+                                                    f"(under {MIN_SECONDS:g} s)")
+    return WatermarkReading(None, confidence), ""
 
 
 def _decode(path: Path) -> tuple[np.ndarray | None, int]:
