@@ -30,7 +30,9 @@ from typing import Any, Iterator
 
 from pipelines import registry
 from pipelines.cache import PipelineCache, estimate_bytes
+from pipelines.downloads import DownloadControl, download_files, repo_storage
 from pipelines.errors import ModelMissingError, OutOfMemory, PresetError
+from pipelines.model_files import LOCAL, READY, TINY, ModelFiles, PresetState
 from pipelines.presets import PRESETS_DIR, ModelPreset, load_presets
 
 log = logging.getLogger(__name__)
@@ -245,6 +247,9 @@ class ModelManager:
         self.embeddings = EmbeddingCache(int(embedding_cache_mb * 2**20))
         self._presets: dict[str, dict[str, ModelPreset]] = {}
         self.presets_dir = Path(presets_dir) if presets_dir else PRESETS_DIR
+        self.files = ModelFiles(self.data_dir)        # which files presets read, their state, removal
+        self.downloads: dict[tuple, DownloadControl] = {}   # in progress, by the weights they fetch
+        self._downloads_lock = threading.Lock()
 
     # ---- presets
     def presets(self, task: str) -> dict[str, ModelPreset]:
@@ -297,21 +302,18 @@ class ModelManager:
                 f"or choose a tiny-tier preset for an offline demo.")
 
     def is_available(self, preset: ModelPreset) -> bool:
-        """True when loading will not need the network (tiny, local folder, or in the HF cache)."""
-        if preset.tiny or self.local_folder(preset):
-            return True
-        if preset.local_dir:
-            return False
-        downloaded = getattr(registry.task_module(preset.task), "is_downloaded", None)
-        if downloaded is not None:  # the task's library keeps its own cache (Coqui TTS model names)
-            return bool(downloaded(preset))
-        try:
-            from huggingface_hub import snapshot_download
+        """True when loading will not need the network: tiny, a local folder, or every file the
+        loader reads in the HF cache (at the hub's listed size, where a listing was recorded)."""
+        return self.weights_state(preset, online=False).state in (READY, LOCAL, TINY)
 
-            snapshot_download(preset.repo, revision=preset.revision, local_files_only=True)
-            return True
-        except Exception:
-            return False
+    def weights_state(self, preset: ModelPreset, online: bool | None = None) -> PresetState:
+        """Tier, licence, access, sizes and state of the preset's weights (the Models tab's row);
+        `online` (default: unless offline) asks the hub for its listing."""
+        return self.files.state(preset, self.local_folder(preset), not self.offline if online is None else online)
+
+    def all_presets(self) -> list[ModelPreset]:
+        """Every preset of every task, in registry order."""
+        return [p for task in registry.TASKS for p in self.presets(task).values()]
 
     # ---- loading
     def get(self, task: str, preset_name: str) -> Loaded:
@@ -434,24 +436,52 @@ class ModelManager:
                              sorted(p.ip_adapter.items()))
         return next((p.name for p in self.presets(module.BASE_TASK).values() if weights(p) == weights(preset)), None)
 
-    def pull(self, task: str, preset_name: str) -> str:
-        """Download a preset's weights into the HF cache (for `studio models pull`)."""
+    def pull(self, task: str, preset_name: str, control: DownloadControl | None = None) -> str:
+        """Download the files the preset's loader reads into the HF cache (`studio models pull`, the
+        Models tab), reporting progress to `control`; a second pull of a preset already downloading
+        is refused. Returns where the weights are."""
         preset = self.preset(task, preset_name)
         if preset.tiny:
             return self.source(preset)[0]
         if not preset.repo:
             raise ModelMissingError(f"{preset.name} is a local folder preset ({preset.local_dir}); there is nothing to pull.")
-        module = registry.task_module(task)
-        download = getattr(module, "download", None)
-        if download is not None:
+        download = getattr(registry.task_module(task), "download", None)
+        if download is not None:  # the task's library fetches its own (Coqui TTS model names)
             return str(download(preset))
-        from huggingface_hub import snapshot_download
+        key = (preset.repo, preset.revision, preset.variant, str(preset.lora), str(preset.ip_adapter))
+        with self._downloads_lock:
+            if key in self.downloads:
+                raise ModelMissingError(f"“{preset.label}” is already being downloaded.")
+            self.downloads[key] = control = control or DownloadControl()
+        try:
+            found = self.files.preset_files(preset, online=True)
+            download_files(list(found.files), control, preset.label, preset.license)
+        finally:
+            with self._downloads_lock:
+                self.downloads.pop(key, None)
+        return str(repo_storage(preset.repo) / "snapshots")
 
-        if preset.ip_adapter:
-            from pipelines.ip_adapter import download as download_adapter
+    def cancel_download(self, task: str, preset_name: str) -> bool:
+        """Stop a download of the preset in progress (its parts stay for the next try)."""
+        preset = self.preset(task, preset_name)
+        key = (preset.repo, preset.revision, preset.variant, str(preset.lora), str(preset.ip_adapter))
+        with self._downloads_lock:
+            control = self.downloads.get(key)
+        if control:
+            control.cancel.set()
+        return control is not None
 
-            download_adapter(preset)
-        return snapshot_download(preset.repo, revision=preset.revision)
+    def removal(self, task: str, preset_name: str) -> tuple[list[Path], int]:
+        """(files, bytes) removing the preset's weights would delete and free: none another preset reads."""
+        return self.files.removal(self.preset(task, preset_name), self.all_presets())
+
+    def remove(self, task: str, preset_name: str) -> int:
+        """Delete the preset's files that no other preset reads; returns the bytes freed."""
+        preset = self.preset(task, preset_name)
+        blobs, freed = self.removal(task, preset_name)
+        self.files.remove(preset, blobs)
+        self._sizes = {k: v for k, v in self._sizes.items() if k[1] != preset_name}
+        return freed
 
 
 def _looks_missing(exc: BaseException) -> bool:
