@@ -144,7 +144,8 @@ def waiting_text(place: int) -> str:
     """The progress line of a job waiting for its turn."""
     if place <= 0:
         return "waiting for a turn on the device: yours is next"
-    return f"waiting for a turn on the device: {place} job{'s' if place > 1 else ''} before yours (turns go round the visitors)"
+    jobs = f"{place} job{'s' if place > 1 else ''}"
+    return f"waiting for a turn on the device: {jobs} before yours (turns go round the visitors)"
 
 
 class JobManager:
@@ -207,7 +208,8 @@ class JobManager:
                         requests_kept=sum(r.request is not None and r.finished > 0 for h in self._history.values()
                                           for r in h),
                         active_sessions=len(self._active), started_sessions=len(self._started),
-                        clients=len(self._started_by_client), **{f"turns_{k}": v for k, v in self.turns.counts().items()})
+                        clients=len(self._started_by_client),
+                        **{f"turns_{k}": v for k, v in self.turns.counts().items()})
 
     def _admit(self, session_id: str, client: str | None) -> None:
         """Enforce the fair-use limits (caller holds the lock): jobs at once (waiting or running) and per
@@ -253,8 +255,9 @@ class JobManager:
             return
         self._pruned = now
         self._started = {s: kept for s, times in self._started.items() if (kept := [t for t in times if now - t < 60])}
+        young = self.history_max_age_s
         self._history = {s: kept for s, records in self._history.items()
-                         if (kept := [r for r in records if not r.finished or now - r.finished < self.history_max_age_s])}
+                         if (kept := [r for r in records if not r.finished or now - r.finished < young])}
         self._active = {s: jobs for s, jobs in self._active.items() if jobs}
         self._prune_clients(now)
 

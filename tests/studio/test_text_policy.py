@@ -52,8 +52,8 @@ def test_board_title_script_and_look_follow_the_policy_through_the_api(live_url)
         client.predict("- a red door", *{**form, "title": "x" * 120_000}.values(), api_name="/create_board")
     with pytest.raises(AppError, match=r"The look is 501 characters long; the limit is 500\."):
         client.predict("- a red door", *{**form, "look": "y" * 501}.values(), api_name="/create_board")
-    out = client.predict(f"- a red{CONTROLS} door\nANNA: Who{CONTROLS}?", *{**form, "title": f"Door{CONTROLS}s"}.values(),
-                         api_name="/create_board")
+    script = f"- a red{CONTROLS} door\nANNA: Who{CONTROLS}?"
+    out = client.predict(script, *{**form, "title": f"Door{CONTROLS}s"}.values(), api_name="/create_board")
     summary, table = out[1], out[3]
     assert "Door[31ms" in summary and no_controls(summary) and no_controls(str(table))
     assert "a red[31m door" in str(table)
