@@ -51,7 +51,7 @@ class PresetState:
 
         state = self.state + (f" (missing: {', '.join(self.missing[:4])}{' …' if len(self.missing) > 4 else ''})"
                               if self.missing else "")
-        gated = {True: "gated", False: "open", None: "?"}[self.gated]
+        gated = {True: "gated", False: "open", None: "? (offline)"}[self.gated]
         return [self.task, self.name, self.tier, state, format_bytes(self.download_bytes),
                 format_bytes(self.disk_bytes), f"{self.license} ({'commercial use ok' if self.commercial_use else 'non-commercial'})",
                 gated]

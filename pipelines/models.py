@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from pipelines import registry
 from pipelines.cache import PipelineCache, estimate_bytes
-from pipelines.downloads import DownloadControl, download_files, repo_storage
+from pipelines.downloads import DownloadControl, GatedModelError, download_files, repo_storage
 from pipelines.errors import ModelMissingError, OutOfMemory, PresetError
 from pipelines.model_files import LOCAL, READY, TINY, ModelFiles, PresetState
 from pipelines.presets import PRESETS_DIR, ModelPreset, load_presets
@@ -309,7 +309,16 @@ class ModelManager:
     def weights_state(self, preset: ModelPreset, online: bool | None = None) -> PresetState:
         """Tier, licence, access, sizes and state of the preset's weights (the Models tab's row);
         `online` (default: unless offline) asks the hub for its listing."""
-        return self.files.state(preset, self.local_folder(preset), not self.offline if online is None else online)
+        online = not self.offline if online is None else online
+        try:
+            return self.files.state(preset, self.local_folder(preset), online)
+        except GatedModelError:  # listed as what is here; downloading says what to do
+            return dataclasses.replace(self.files.state(preset, self.local_folder(preset), False), gated=True)
+        except (OSError, ValueError) as e:  # the hub unreachable: what this machine knows
+            if not online:
+                raise
+            log.warning("no listing of %s from the hub (%s); showing the local state", preset.repo, type(e).__name__)
+            return self.files.state(preset, self.local_folder(preset), False)
 
     def all_presets(self) -> list[ModelPreset]:
         """Every preset of every task, in registry order."""

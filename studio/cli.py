@@ -135,26 +135,63 @@ def cmd_generate(args) -> int:
 
 
 def cmd_models_list(args) -> int:
+    """Every preset with tier, state, download size, size on disk, licence and access (the Models tab's table)."""
+    from pipelines.model_files import ROW_HEADERS
     from pipelines.registry import TASKS
 
     studio = _studio(args)
-    for task in ([args.task] if args.task else TASKS):
-        for p in studio.models.presets(task).values():
-            state = "ready" if studio.models.is_available(p) else "not downloaded"
-            use = "commercial ok" if p.commercial_use else "non-commercial"
-            print(f"{task:15} {p.name:18} {p.tier:8} {state:15} {p.license} ({use}) {p.reference}")
+    rows = [studio.models.weights_state(p).row() for task in ([args.task] if args.task else TASKS)
+            for p in studio.models.presets(task).values()]
+    widths = [max(len(str(r[i])) for r in [ROW_HEADERS, *rows]) for i in range(len(ROW_HEADERS))]
+    for row in [ROW_HEADERS, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     return 0
 
 
-def cmd_models_pull(args) -> int:
+def _preset_tasks(studio, args) -> list[str]:
     from pipelines.registry import TASKS
 
-    studio = _studio(args)
     tasks = [args.task] if args.task else [t for t in TASKS if args.name in studio.models.presets(t)]
     if not tasks:
         raise StudioError(f"No preset named {args.name!r}; see `studio models list`.")
-    for task in tasks:
-        print(f"{task}: {args.name} -> {studio.models.pull(task, args.name)}")
+    return tasks
+
+
+def cmd_models_pull(args) -> int:
+    """Download the files a preset's loader reads, printing bytes done and the time left."""
+    import time
+
+    from pipelines.downloads import DownloadControl
+
+    studio = _studio(args)
+    shown = [0.0]
+
+    def report(progress) -> None:  # at most one line a second, and the last
+        if time.monotonic() - shown[0] >= 1 or progress.done >= progress.total:
+            shown[0] = time.monotonic()
+            print(f"  {progress.describe()}", file=sys.stderr, flush=True)
+
+    for task in _preset_tasks(studio, args):
+        where = studio.models.pull(task, args.name, DownloadControl(on_progress=report))
+        print(f"{task}: {args.name} -> {studio.models.weights_state(studio.models.preset(task, args.name)).state} ({where})")
+    return 0
+
+
+def cmd_models_remove(args) -> int:
+    """Delete a preset's files that no other ready preset reads, after showing the space it frees."""
+    from pipelines.downloads import format_bytes
+
+    studio = _studio(args)
+    for task in _preset_tasks(studio, args):
+        files, freed = studio.models.removal(task, args.name)
+        print(f"{task}: removing {args.name} deletes {len(files)} files and frees {format_bytes(freed)} "
+              "(files other ready presets read are kept).")
+        if not files:
+            continue
+        if not args.yes and input("Remove them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing removed.")
+            continue
+        print(f"{task}: freed {format_bytes(studio.models.remove(task, args.name))}.")
     return 0
 
 
@@ -275,10 +312,16 @@ def parser() -> argparse.ArgumentParser:
     ls = models.add_parser("list")
     ls.add_argument("--task")
     ls.set_defaults(func=cmd_models_list)
-    pull = models.add_parser("pull", help="download a preset's weights into the HF cache (needs the hub)")
+    pull = models.add_parser("pull", help="download the files a preset's loader reads into the HF cache (needs "
+                                          "the hub; continues a stopped download)")
     pull.add_argument("name")
     pull.add_argument("--task")
     pull.set_defaults(func=cmd_models_pull)
+    rm = models.add_parser("remove", help="delete a preset's files that no other ready preset reads")
+    rm.add_argument("name")
+    rm.add_argument("--task")
+    rm.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    rm.set_defaults(func=cmd_models_remove)
 
     users = sub.add_parser("users", help="manage sign-in").add_subparsers(dest="action", required=True)
     add = users.add_parser("add", help="add or change a user in the password file")
