@@ -60,6 +60,7 @@ class Settings:
     share: bool = False                    # Gradio share links (off: hosted demos must opt in)
     auth_file: Path | None = None          # password file (`studio users add`): sign-in required
     auth_header: str = ""                  # trusted reverse-proxy header carrying the user name
+    page_model_downloads: str = "auto"     # Models tab may download/remove weights: auto (only with sign-in), on, off
     # provenance: trust, time and remote credentials (README: "Settings"); handed to
     # provenance.config.PublishConfig by `publish_overrides`
     trust_anchors_file: str = ""           # PEM CA certificates whose signers read "Trusted"
