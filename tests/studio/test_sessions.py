@@ -95,3 +95,23 @@ def test_gallery_pages_carry_the_newest_items_only(tmp_path):
     assert [i.id for i in gallery.newest("s", "t")] == ["i4", "i3", "i2"]
     assert [i.id for i in gallery.newest("s", "t", pages=2)] == ["i4", "i3", "i2", "i1", "i0"]
     assert gallery.count("s", "t") == 5 and gallery.newest("other") == []
+
+
+def test_gradios_cache_is_cleaned_on_the_outputs_retention():
+    from studio.settings import load_settings
+    from studio.ui import cache_cleanup
+
+    assert cache_cleanup(load_settings(env={}, retention_days=2)) == (3600, 2 * 86400)
+    assert cache_cleanup(load_settings(env={}, retention_days=0)) == (3600, 86400)   # outputs kept: a day
+
+
+def test_show_older_adds_a_page_to_every_gallery():
+    from studio.sessions import Session
+    from studio.ui import show_more
+
+    class Handle:
+        def refresh(self, session):
+            return f"{session.pages} page(s)"
+
+    session, *galleries = show_more(Session(id="s"), [Handle(), Handle()])
+    assert session.pages == 2 and galleries == ["2 page(s)", "2 page(s)"]
