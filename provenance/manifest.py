@@ -26,7 +26,8 @@ SAFE_TEXT_KEYS = frozenset({
     "task", "mode", "ran_as", "export", "model", "model_id", "model_label", "revision", "license", "tier",
     "device", "dtype", "pipeline", "scheduler", "scheduler_class", "style", "decoder", "sampling",
     "language", "speaker", "voice", "architecture", "motion", "seed_policy", "aspect", "format", "kind",
-    "board_id", "panel_id", "music_id", "output_id", "attention", "preset", "family", "unit", "codec",
+    "board_id", "panel_id", "music_id", "output_id", "parent_id", "attention", "preset", "family", "unit",
+    "codec",
 })
 # Text under these keys is a digest already (mask_sha256, melody_sha256, ...).
 SAFE_TEXT_SUFFIXES = ("_sha256",)

@@ -236,7 +236,10 @@ class Publisher:
             return watermark.embed(rgb, wm_id), wm_id, info
         box = watermark.region_box(region)
         marked = watermark.embed_within(rgb, wm_id, region) if box else rgb
-        whole, within = watermark.read(marked), watermark.read(marked, region)
+        # Read within the mask's bounding box, the region the soft binding names: what a verifier can know.
+        whole = watermark.read(marked)
+        within = watermark.read_in_boxes(marked, [box]) if box else None
+        within = within or watermark.WatermarkReading(None, 0.0)
         if whole.watermark_id == wm_id or within.watermark_id == wm_id:
             info.update(applied=True, id=wm_id, bits=watermark.PAYLOAD_BITS, region=list(box),
                         readable_in_whole_image=whole.watermark_id == wm_id)
@@ -321,7 +324,8 @@ class Publisher:
                 disclose_prompt=self.cfg.disclose_prompt, studio_version=self.studio_version,
                 library_versions=self.library_versions, verdict=verdict, watermark=draft.watermark_info,
                 media=draft.media, ingredients=[i.info for i in ingredients], changed=draft.changed,
-                soft_bindings=draft.soft_bindings, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                soft_bindings=draft.soft_bindings,
+                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             store_bytes = self._sign(draft, final, manifest, ingredients)
             if store_bytes is not None:
                 sidecar.write_bytes(store_bytes)

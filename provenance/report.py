@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from provenance.manifest import COMPOSITE, GENERATION_LABEL, TRAINED, json_safe
+from provenance.manifest import COMPOSITE, GENERATION_LABEL, TRAINED, WATERMARK_ALG, json_safe
 
 _SOURCE_WORDS = {TRAINED: "made by a generative model", COMPOSITE: "edited or assembled with a generative model"}
 _MAX_DEPTH = 8
@@ -28,6 +28,25 @@ def _assertion(manifest: dict | None, prefix: str) -> dict | None:
 def generation_data(manifest: dict | None) -> dict:
     """The studio's own assertion of a manifest ({} when absent)."""
     return _assertion(manifest, GENERATION_LABEL) or {}
+
+
+def watermark_regions(manifest: dict | None) -> list[tuple[int, int, int, int]]:
+    """The pixel rectangles (x, y, width, height) in which the manifest's soft bindings say the
+    studio's image watermark lives (a fill marks only what it generated); [] for a whole picture."""
+    boxes = []
+    for item in (manifest or {}).get("assertions", []) or []:
+        data = item.get("data") if str(item.get("label", "")).split(".v")[0] == "c2pa.soft-binding" else None
+        if not isinstance(data, dict) or data.get("alg") != WATERMARK_ALG:
+            continue
+        for block in data.get("blocks") or []:
+            for rng in ((((block or {}).get("scope") or {}).get("region") or {}).get("region") or []):
+                shape = (rng or {}).get("shape") or {}
+                origin = shape.get("origin") or {}
+                try:
+                    boxes.append((int(origin["x"]), int(origin["y"]), int(shape["width"]), int(shape["height"])))
+                except (KeyError, TypeError, ValueError):
+                    continue  # a malformed region names nothing to read
+    return boxes
 
 
 def is_development(manifest: dict | None) -> bool:

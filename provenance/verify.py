@@ -22,7 +22,7 @@ from provenance import remote_manifest
 from provenance.codes import STATE_WORDS, explain
 from provenance.ledger import Ledger, LedgerRecord
 from provenance.probe import decode, kind_of, sniff_mime
-from provenance.report import VerifyReport, generation_data, ingredient_tree, is_development
+from provenance.report import VerifyReport, generation_data, ingredient_tree, is_development, watermark_regions
 from provenance.remote_manifest import RemoteFetchError, RemotePolicy
 from provenance.signing import Credentials, read_credentials
 
@@ -204,6 +204,8 @@ def _read_watermark(report: VerifyReport, decoded, kind: str, ledger: Ledger | N
         reading = watermark.read_frames(decoded.frames)
     else:
         reading = watermark.read(decoded.frames[0])
+        if not reading.found:  # a fill's mark lives only in the region its soft binding names
+            reading = watermark.read_in_boxes(decoded.frames[0], watermark_regions(report.manifest)) or reading
         if not reading.found:
             reading = _read_rescaled(report, decoded.frames[0], ledger) or reading
     if not reading.found and not watermark.can_carry(decoded.width, decoded.height):

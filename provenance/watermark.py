@@ -170,6 +170,24 @@ def embed_within(rgb: np.ndarray, watermark_id: str, region: np.ndarray) -> np.n
     return np.where(np.asarray(region, bool)[..., None], marked, rgb)
 
 
+def box_mask(shape: tuple[int, ...], box: tuple[int, int, int, int]) -> np.ndarray:
+    """A boolean mask of `shape[:2]`, True inside the rectangle (x, y, width, height)."""
+    x, y, w, h = (int(v) for v in box)
+    mask = np.zeros(shape[:2], bool)
+    mask[max(0, y):y + h, max(0, x):x + w] = True
+    return mask
+
+
+def read_in_boxes(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> WatermarkReading | None:
+    """The first reading found within one of `boxes` (the regions a manifest's soft binding names),
+    or None: a fill marks only the area it generated, which a whole-image read can miss."""
+    for box in boxes:
+        reading = read(rgb, box_mask(rgb.shape, box))
+        if reading.found:
+            return reading
+    return None
+
+
 def region_box(region: np.ndarray) -> tuple[int, int, int, int] | None:
     """The bounding rectangle (x, y, width, height) of a boolean mask's True pixels; None if empty."""
     ys, xs = np.nonzero(region)

@@ -185,3 +185,18 @@ def test_no_word_of_the_board_in_its_signed_exports(undisclosed, board, kind):
     assert generation["title_sha256"] == sha256_text(f"The {TITLE} board — " + {
         "pdf": "contact sheet.pdf", "zip": "panels.zip", "animatic": "animatic.mp4"}[kind])
     assert all(i["title"].startswith("sha256:") for i in generation["inputs"])
+
+
+def test_a_field_nobody_listed_is_hashed_not_shown():
+    """The allow-list's point: a text field added tomorrow is withheld until someone lists it as safe."""
+    from provenance.manifest import disclosed_parameters
+
+    params = {"new_caption_field": f"{PROMPT} caption", "model": "tiny-sd15", "steps": 2, "strength": 0.5,
+              "crops": [{"box": [0, 0, 64, 64], "note": SHOT}], "tags": [TITLE, 3], "enabled": True, "lora": None}
+    out = disclosed_parameters(params, disclose_prompt=False)
+    assert not any(w in json.dumps(out) for w in WORDS)
+    assert out["new_caption_field_sha256"] == sha256_text(f"{PROMPT} caption")
+    assert out["crops"] == [{"box": [0, 0, 64, 64], "note_sha256": sha256_text(SHOT)}]
+    assert out["tags"] == [f"sha256:{sha256_text(TITLE)}", 3]
+    assert {k: out[k] for k in ("model", "steps", "strength", "enabled", "lora")} == {
+        "model": "tiny-sd15", "steps": 2, "strength": 0.5, "enabled": True, "lora": None}
