@@ -17,7 +17,7 @@ from pipelines.downloads import (Listing, RepoFile, cached_listing, cached_path,
 from pipelines.errors import ModelMissingError
 from pipelines.presets import ModelPreset
 
-READY, PARTIAL, ABSENT, LOCAL, TINY = "ready", "partly downloaded", "not downloaded", "local folder", "tiny (built locally)"
+READY, PARTIAL, ABSENT, LOCAL, TINY = "ready", "partly downloaded", "not downloaded", "local folder", "tiny (ready, built here)"
 
 
 @dataclass(frozen=True)

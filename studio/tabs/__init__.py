@@ -11,4 +11,5 @@ TABS = [
     "studio.tabs.storyboard",
     "studio.tabs.verify",
     "studio.tabs.detect",
+    "studio.tabs.models",
 ]
