@@ -49,7 +49,7 @@ HOP = 256
 # The shortest sound that gets a mark: two units, so a reader has every bit at least twice.
 MIN_SECONDS = 2.0
 # Sound is read from at most this long a stretch (its start): more adds time, not certainty.
-MAX_READ_SECONDS = 60.0
+MAX_READ_SECONDS = 20.0
 _LOW_HZ, _BAND_HZ, _ROWS = 500.0, 500.0, 12
 _TILE_FRAMES, _COLUMNS = 4, 18
 # Each tile's 16 bins form 8 groups of 2: half are raised and half lowered (patchwork), so a
@@ -187,7 +187,8 @@ def _mark_delta(mono16: np.ndarray, watermark_id: str) -> np.ndarray:
         factor = 10.0 ** (_gain_db(power, watermark_id, boost) / 20.0) - 1.0
         _, delta = signal.istft(spec * factor, fs=RATE, window="hann", nperseg=NFFT, noverlap=NFFT - HOP)
         delta = delta[:len(mono16)]
-        _, scores = _best_alignment(mono16 + delta)
+        # Read as a reader would: from the first MAX_READ_SECONDS (a long sound costs no more).
+        _, scores = _best_alignment((mono16 + delta)[:int(MAX_READ_SECONDS * RATE)])
         wanted = np.concatenate([_SYNC, _id_signs(watermark_id)])
         boost = np.clip(_STRONG_Z / np.maximum(scores * wanted, 0.5), 1.0, _BOOST_MAX)
         if np.all(boost == 1.0):
