@@ -173,6 +173,15 @@ def test_an_older_small_entry_is_spared_when_a_large_one_alone_makes_the_room():
     assert cache.keys() == ["p", "d", "N"] and cache.used_bytes == 102
 
 
+
+def test_the_least_recently_used_entry_that_makes_the_room_alone_goes_before_several_older_ones():
+    # 60 to free: a and b (30 each) would do together, big alone does: one reload instead of two
+    sizes = {"a": 30, "b": 30, "big": 70, "n": 60}
+    cache, evicted = _sized(130, sizes)
+    _load_all(cache, sizes, ["a", "b", "big"])
+    cache.get_or_load("n", lambda: "n", expected_bytes=60)
+    assert evicted == ["big"] and cache.keys() == ["a", "b", "n"]
+
 def test_victims_are_taken_least_recently_used_first_and_only_as_many_as_the_room_needs():
     sizes = {"a": 30, "b": 50, "c": 40, "d": 10, "x": 60, "y": 25}
     cache, evicted = _sized(130, sizes)
