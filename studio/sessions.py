@@ -144,9 +144,11 @@ class SessionStore:
                     raise LimitError(f"Too many new sessions from your network address in the last minute ({made[0]}; "
                                      f"the limit is {self.per_ip_minute} for everyone sharing it); try again in "
                                      f"{max(1, math.ceil(60 - (now - made[1])))} s.")
-            session = Session(id=new_session_id(), token=token, seen=now)
-            db.execute("INSERT INTO sessions VALUES (?,?,?,?,?,0)", (_sha256(token), session.id, now, now, client_digest))
-        return session
+            # OR IGNORE + read back: another server process may have created this client's session meanwhile
+            db.execute("INSERT OR IGNORE INTO sessions VALUES (?,?,?,?,?,0)",
+                       (_sha256(token), new_session_id(), now, now, client_digest))
+            session_id = db.execute("SELECT id FROM sessions WHERE token_sha256 = ?", (_sha256(token),)).fetchone()[0]
+        return Session(id=session_id, token=token, seen=now)
 
     def issue_token(self, session: Session) -> Session:
         """Another token for an existing session (a page adopting the session its client already has);
