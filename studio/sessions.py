@@ -125,8 +125,10 @@ class SessionStore:
                 token = new_token()
                 db.execute("UPDATE sessions SET token_sha256 = ?, legacy = 0, last_seen = ? WHERE token_sha256 = ?",
                            (_sha256(token), now, digest))
-            else:
+            elif now - last_seen > _TOUCH_EVERY_S:  # a write per use would cost a commit per API call
                 db.execute("UPDATE sessions SET last_seen = ? WHERE token_sha256 = ?", (now, digest))
+            else:
+                now = last_seen
         return Session(id=session_id, token=token, seen=now)
 
     def create(self, client: str | None = None, token: str | None = None, locked: bool = False) -> Session:
