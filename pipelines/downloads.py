@@ -22,9 +22,10 @@ import os
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from pipelines.errors import Cancelled, ModelMissingError
@@ -176,39 +177,33 @@ def cached_listing(repo: str, revision: str) -> Listing | None:
     return Listing(repo, revision, files, None, commit)
 
 
-class GatedModelError(ModelMissingError):
-    """The hub asks for a licence to be accepted (and a token) before it gives these weights."""
-
-
-class hub_errors:
+@contextmanager
+def hub_errors(repo: str, label: str = "", license: str = "") -> Iterator[None]:
     """Turn huggingface_hub's errors for `repo` into messages for a person; none carries a token
     (huggingface_hub's own messages are not repeated: they name request details)."""
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
 
-    def __init__(self, repo: str, label: str = "", license: str = ""):
-        self.repo, self.label, self.license = repo, label, license
+    try:
+        yield
+    except GatedRepoError:
+        raise GatedModelError(gated_message(repo, label, license)) from None
+    except RevisionNotFoundError:
+        raise ModelMissingError(f"The hub has no such revision of {repo}: check the preset's revision.") from None
+    except EntryNotFoundError as e:
+        raise ModelMissingError(f"{repo} on the hub lacks a file the preset needs ({_entry(e)}).") from None
+    except RepositoryNotFoundError:
+        raise GatedModelError(f"The hub did not give {repo}: it does not exist, or it is private or gated and "
+                              f"needs a token. {token_hint()}") from None
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise ModelMissingError("The disk filled up during the download. The part already fetched is kept: free "
+                                "some space and download again to continue where it stopped.") from None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, kind, exc, tb):
-        from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
-                                            RevisionNotFoundError)
-
-        if exc is None or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, GatedRepoError):
-            raise GatedModelError(gated_message(self.repo, self.label, self.license)) from None
-        if isinstance(exc, RevisionNotFoundError):
-            raise ModelMissingError(f"The hub has no such revision of {self.repo}: check the preset's revision.") from None
-        if isinstance(exc, EntryNotFoundError):
-            raise ModelMissingError(f"{self.repo} on the hub lacks a file the preset needs ({_entry(exc)}).") from None
-        if isinstance(exc, RepositoryNotFoundError):
-            raise GatedModelError(f"The hub did not give {self.repo}: it does not exist, or it is private or gated "
-                                  f"and needs a token. {token_hint()}") from None
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise ModelMissingError("The disk filled up during the download. The part already fetched is kept: "
-                                    "free some space and download again to continue where it stopped.") from None
-        return False
+class GatedModelError(ModelMissingError):
+    """The hub asks for a licence to be accepted (and a token) before it gives these weights."""
 
 
 def _entry(exc: Exception) -> str:

@@ -85,8 +85,8 @@ def pick_row(table: list[list], evt: gr.SelectData) -> str:
     return f"{row[0]}/{row[1]}"
 
 
-def split(studio, key: str | None):
-    """(task, preset) of "task/preset"; a clear message for anything else."""
+def preset_of(studio, key: str | None):
+    """The preset named "task/preset"; a clear message for anything else."""
     task, _, name = (key or "").partition("/")
     try:
         return studio.models.preset(task, name)
@@ -98,7 +98,7 @@ def describe(studio, key: str | None) -> str:
     """A preset's card: where its weights come from, licence, access, sizes and state."""
     if not key:
         return ""
-    preset = split(studio, key)
+    preset = preset_of(studio, key)
     try:
         state = studio.models.weights_state(preset)
     except StudioError as e:
@@ -118,7 +118,7 @@ def download_handler(studio):
     def download(key: str | None, progress=gr.Progress()):
         if not allowed(studio.settings):
             raise gr.Error(DISABLED, print_exception=False)
-        preset = split(studio, key)
+        preset = preset_of(studio, key)
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
         worker = threading.Thread(target=_pull, args=(studio, preset, DownloadControl(on_progress=events.put), outcome),
@@ -161,7 +161,7 @@ def _latest(events: queue.Queue):
 def cancel_download(studio, key: str | None) -> str:
     if not allowed(studio.settings):
         raise gr.Error(DISABLED, print_exception=False)
-    preset = split(studio, key)
+    preset = preset_of(studio, key)
     if studio.models.cancel_download(preset.task, preset.name):
         return f"Stopping the download of “{preset.label}”; what was fetched is kept for the next try."
     return f"“{preset.label}” is not downloading."
@@ -171,7 +171,7 @@ def removal_preview(studio, key: str | None):
     """What Remove would delete and free, with the confirmation button when there is anything."""
     if not allowed(studio.settings):
         raise gr.Error(DISABLED, print_exception=False)
-    preset = split(studio, key)
+    preset = preset_of(studio, key)
     files, freed = studio.models.removal(preset.task, preset.name)
     if not files:
         return (f"“{preset.label}” has no files of its own on this machine to remove (tiny, a local folder, or "
@@ -183,6 +183,6 @@ def removal_preview(studio, key: str | None):
 def remove_files(studio, key: str | None):
     if not allowed(studio.settings):
         raise gr.Error(DISABLED, print_exception=False)
-    preset = split(studio, key)
+    preset = preset_of(studio, key)
     freed = studio.models.remove(preset.task, preset.name)
     return f"Removed “{preset.label}”: {format_bytes(freed)} freed.", gr.update(visible=False), rows(studio)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.downloads import DownloadControl, GatedModelError, select_files
-from pipelines.errors import Cancelled
+from pipelines.errors import Cancelled, ModelMissingError
 from pipelines.model_files import ABSENT, PARTIAL, READY
 from pipelines.models import ModelManager
 
@@ -44,6 +44,15 @@ tier = "standard"
 family = "sd15"
 repo = "test-org/tiny-sd15"
 lora = { repo = "test-org/tiny-lora", weight_name = "pytorch_lora_weights.safetensors", scale = 1.0 }
+license = "CreativeML OpenRAIL-M"
+commercial_use = true
+
+[hub-missing-lora]
+label = "Hub SD 1.5 + a LoRA the hub lacks"
+tier = "standard"
+family = "sd15"
+repo = "test-org/tiny-sd15"
+lora = { repo = "test-org/tiny-lora", weight_name = "renamed_lora.safetensors" }
 license = "CreativeML OpenRAIL-M"
 commercial_use = true
 
@@ -311,3 +320,45 @@ def test_offline_states_without_a_hub(manager):
     state = manager.weights_state(manager.preset("text_to_image", "hub-sd15"))
     assert state.state == ABSENT and state.download_bytes is None
     assert not manager.is_available(manager.preset("text_to_image", "hub-sd15"))
+
+
+def test_a_file_the_hub_lacks_is_named(hub, manager):
+    with pytest.raises(ModelMissingError, match="test-org/tiny-lora on the hub lacks a file the preset needs "
+                                                r"\(renamed_lora.safetensors\)"):
+        manager.pull("text_to_image", "hub-missing-lora")
+    state = manager.weights_state(manager.preset("text_to_image", "hub-missing-lora"))
+    assert state.state == PARTIAL and state.missing == ("renamed_lora.safetensors",)
+
+
+def test_a_full_disk_keeps_the_part_and_says_so(hub, manager, monkeypatch):
+    import errno
+
+    from huggingface_hub import file_download
+
+    real_get = file_download.http_get
+
+    class FillsUp:  # the disk fills after 1 MB of the text encoder
+        def __init__(self, out):
+            self.out = out
+
+        def write(self, data):
+            if self.out.tell() + len(data) > 2**20:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.out.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.out, name)
+
+    def full_disk(url, temp_file, **kwargs):
+        wrapped = FillsUp(temp_file) if url.endswith("text_encoder/model.safetensors") else temp_file
+        return real_get(url, wrapped, **kwargs)
+
+    monkeypatch.setattr(file_download, "http_get", full_disk)
+    with pytest.raises(ModelMissingError, match="disk filled up.*kept"):
+        manager.pull("text_to_image", "hub-sd15-plain")
+    state = manager.weights_state(manager.preset("text_to_image", "hub-sd15-plain"), online=False)
+    assert state.state == PARTIAL and "text_encoder/model.safetensors" in state.missing
+    monkeypatch.setattr(file_download, "http_get", real_get)
+    manager.pull("text_to_image", "hub-sd15-plain")
+    assert hub.gets("text_encoder/model.safetensors")[-1][2] == f"bytes={2**20 - 2**20 % (64 * 1024)}-"
+    assert manager.weights_state(manager.preset("text_to_image", "hub-sd15-plain")).state == READY
