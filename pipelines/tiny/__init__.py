@@ -37,6 +37,8 @@ FAMILIES: dict[str, str] = {
 REVISIONS: dict[str, int] = {
     # 2: CLIP's real tokenizer; SD3/Flux with 16 latent channels; SD 1.5's safety checker; TAESD layout
     "sd15": 2, "sdxl": 2, "sd3": 2, "flux": 2, "sd15-inpaint": 2, "sdxl-inpaint": 2, "flux-fill": 2, "taesd": 2,
+    # 2: the image encoder at the published 224 px (SD 1.5's feature extractor is 224 px)
+    "sd15-ip-adapter": 2, "sdxl-ip-adapter": 2,
 }
 
 _MARKER = ".tiny-complete"

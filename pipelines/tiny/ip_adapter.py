@@ -22,12 +22,14 @@ def _build(dest: Path, unet, subfolder: str, weight_name: str) -> None:
     folder = Path(dest) / subfolder
     encoder_dir = folder / "image_encoder"
     embed_dim = 32
+    # 224 px in 14 px patches, as the published ViT-H/14 and bigG/14 encoders: SD 1.5's pipeline
+    # feature extractor (its safety checker's, 224 px) feeds this encoder too.
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=embed_dim, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-        intermediate_size=37, patch_size=4))
+        hidden_size=32, projection_dim=embed_dim, num_hidden_layers=2, num_attention_heads=4, image_size=224,
+        intermediate_size=37, patch_size=14))
     encoder.save_pretrained(encoder_dir)
     # the image encoder's own size: diffusers makes the pipeline's feature extractor from it
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(encoder_dir)
+    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(encoder_dir)
 
     cross_dim = unet.config.cross_attention_dim
     tensors = {

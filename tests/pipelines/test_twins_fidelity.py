@@ -103,7 +103,8 @@ def test_a_twin_built_by_an_older_revision_is_rebuilt(tmp_path, monkeypatch):
 
 def test_changed_twins_have_a_new_revision():
     """The twins this change made different: a data folder built before is not reused."""
-    for family in ("sd15", "sdxl", "sd3", "flux", "sd15-inpaint", "sdxl-inpaint", "flux-fill", "taesd"):
+    for family in ("sd15", "sdxl", "sd3", "flux", "sd15-inpaint", "sdxl-inpaint", "flux-fill", "taesd", "sd15-ip-adapter",
+                   "sdxl-ip-adapter"):
         assert REVISIONS[family] >= 2, family
     assert {"taesdxl", "taesd3", "taef1", "vits-phonemes"} <= set(FAMILIES)
 
