@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from pipelines import registry
 from pipelines.cache import PipelineCache, estimate_bytes
 from pipelines.downloads import DownloadControl, GatedModelError, download_files, repo_storage
-from pipelines.errors import ModelMissingError, OutOfMemory, PresetError
+from pipelines.errors import ModelMissingError, OutOfMemory, PresetError, StudioError
 from pipelines.model_files import LOCAL, READY, TINY, ModelFiles, PresetState
 from pipelines.presets import PRESETS_DIR, ModelPreset, load_presets
 
@@ -314,8 +314,8 @@ class ModelManager:
             return self.files.state(preset, self.local_folder(preset), online)
         except GatedModelError:  # listed as what is here; downloading says what to do
             return dataclasses.replace(self.files.state(preset, self.local_folder(preset), False), gated=True)
-        except (OSError, ValueError) as e:  # the hub unreachable: what this machine knows
-            if not online:
+        except Exception as e:  # noqa: BLE001 - the hub unreachable (httpx and OS errors): what this machine knows
+            if not online or isinstance(e, StudioError):
                 raise
             log.warning("no listing of %s from the hub (%s); showing the local state", preset.repo, type(e).__name__)
             return self.files.state(preset, self.local_folder(preset), False)

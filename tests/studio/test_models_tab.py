@@ -24,6 +24,8 @@ def test_models_endpoints_through_gradio_client(live_url):
     card = client.predict("text_to_image/flux-dev", api_name="/models_details")
     card = card[0] if isinstance(card, (list, tuple)) else card
     assert "FLUX.1 [dev] Non-Commercial License" in card and "gated" in card and "not downloaded" in card
+    with pytest.raises(Exception, match="text_to_image/nope is not in the list of choices"):  # Gradio checks the choice
+        client.predict("text_to_image/nope", api_name="/models_details")
     with pytest.raises(Exception, match="off on this studio"):  # no sign-in: strangers cannot fill the disk
         client.predict("text_to_image/sd-turbo", api_name="/models_download")
     with pytest.raises(Exception, match="off on this studio"):
@@ -50,3 +52,18 @@ def test_download_streams_progress_turns_ready_and_remove_says_what_it_frees(hub
     assert "frees **" in message and confirm["visible"] is True
     message, _, rows = tab.remove_files(studio, "text_to_image/hub-sd15-plain")
     assert message.startswith("Removed “Hub SD 1.5”") and rows[1][3] == "not downloaded"
+
+
+def test_cancel_from_the_tab_stops_the_download_and_keeps_what_was_fetched(hub, manager):  # noqa: F811
+    import gradio as gr
+
+    studio = SimpleNamespace(models=manager, settings=SimpleNamespace(page_model_downloads="on", auth_file=None,
+                                                                      auth_header=""))
+    steps = tab.download_handler(studio)("text_to_image/hub-sd15-plain", progress=lambda value, **kw: None)
+    assert next(steps)[0].startswith("⏳ Downloading")
+    assert tab.cancel_download(studio, "text_to_image/hub-sd15-plain").startswith("Stopping the download")
+    with pytest.raises(gr.Error, match="Download cancelled; what was fetched is kept"):
+        list(steps)
+    state = manager.weights_state(manager.preset("text_to_image", "hub-sd15-plain"), online=False)
+    assert state.state == "partly downloaded" and state.disk_bytes > 0
+    assert tab.cancel_download(studio, "text_to_image/hub-sd15-plain") == "“Hub SD 1.5” is not downloading."
