@@ -297,7 +297,7 @@ class ModelManager:
         where = f"the folder {preset.local_dir}" if preset.local_dir and not preset.repo else f"{preset.repo} (revision {preset.revision})"
         return (f"The model “{preset.label}” is not on this machine: {where} could not be found"
                 f"{' and the hub is offline' if self.offline else ''}. "
-                f"On a connected machine run `studio models pull {preset.name}`, "
+                f"On a connected machine download it in the Models tab or run `studio models pull {preset.name}`, "
                 f"or put the weights in a folder and set STUDIO_MODEL_DIR (one sub-folder per preset name), "
                 f"or choose a tiny-tier preset for an offline demo.")
 
