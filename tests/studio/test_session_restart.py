@@ -1,6 +1,7 @@
 """A restart keeps a visitor's work: the browser comes back to a new server process on the same data
 folder and finds its gallery and its boards (sessions are held in the database, and the browser's
 token is readable after the restart)."""
+import httpx
 import pytest
 
 from tests.conftest import free_port
@@ -17,8 +18,13 @@ def serve(data_dir, port: int):
     studio = Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32", jobs_per_ip_minute=0,
                                   sessions_per_ip_minute=0))
     demo = build_ui(studio)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_options(studio))
+    try:
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **launch_options(studio))
+    except ValueError as e:  # Gradio's own probe of the started server gives up after 3 s; a busy machine is slower
+        if "localhost is not accessible" not in str(e):
+            raise
+        httpx.head(f"http://127.0.0.1:{port}/", timeout=60).raise_for_status()
     return studio, demo
 
 
