@@ -107,9 +107,10 @@ def describe(studio, key: str | None) -> str:
     access = {True: "gated: accept its licence on the hub, then give the studio a token (HF_TOKEN or `hf auth login`)",
               False: "open", None: "not known offline"}[state.gated]
     missing = f"\n- missing: {', '.join(state.missing)}" if state.missing else ""
+    size = format_bytes(state.download_bytes) if state.download_bytes is not None else "not known offline"
     return (f"**{preset.label}** — `{preset.reference}`\n\n- tier: {preset.tier}\n- licence: {licence} "
             f"({'commercial use allowed' if preset.commercial_use else 'non-commercial'})\n- access: {access}\n"
-            f"- download: {format_bytes(state.download_bytes)} (only the files the loader reads)\n"
+            f"- download: {size} (only the files the loader reads)\n"
             f"- on disk: {format_bytes(state.disk_bytes)}\n- state: **{state.state}**{missing}")
 
 
@@ -174,8 +175,8 @@ def removal_preview(studio, key: str | None):
     preset = preset_of(studio, key)
     files, freed = studio.models.removal(preset.task, preset.name)
     if not files:
-        return (f"“{preset.label}” has no files of its own on this machine to remove (tiny, a local folder, or "
-                "files other ready presets read)."), gr.update(visible=False)
+        return (f"“{preset.label}” has no files of its own on this machine to remove (not downloaded, tiny, "
+                "a local folder, or only files other ready presets read)."), gr.update(visible=False)
     return (f"Removing “{preset.label}” deletes {len(files)} files and frees **{format_bytes(freed)}**; files other "
             "ready presets read are kept. Press “Confirm removal”."), gr.update(visible=True)
 
