@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
+# torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 
 from pipelines.errors import InputError
 from pipelines.media import Result
@@ -100,6 +100,7 @@ def windows(clip: np.ndarray, rate: int, window_s: float, max_windows: int) -> l
 
 def run(pipe, request: Request, progress: Progress) -> Scores:
     """Score every clip: resample, cut into windows, batch windows of equal length, average per clip."""
+    import torch
     rate = pipe.feature_extractor.sampling_rate
     items: list[tuple[int, np.ndarray]] = []
     for owner, clip in enumerate(request.clips):
@@ -138,6 +139,7 @@ def _whole_in(value, lo: int, hi: int) -> bool:
 
 
 def _resample(clip: np.ndarray, rate: int, target: int) -> np.ndarray:
+    import torch
     if rate == target:
         return clip
     import torchaudio.functional as F

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+# torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 from PIL import Image
 
 from pipelines.errors import InputError
@@ -82,6 +82,7 @@ def labels(pipe) -> list[str]:
 
 def run(pipe, request: Request, progress: Progress) -> Scores:
     """Score every picture, `request.batch_size` at a time through the model, with progress per batch."""
+    import torch
     total = len(request.images)
     top_k = pipe.model.config.num_labels
     probabilities: list[dict[str, float]] = []

@@ -13,7 +13,7 @@ import inspect
 import threading
 from typing import Any
 
-import torch
+# torch is imported in the functions that use it: the web app imports the task modules that import this one.
 
 from pipelines.errors import InputError
 from pipelines.progress import Progress
@@ -82,6 +82,7 @@ def current_timestep():
 
 def generators(seeds: list[int]) -> list[torch.Generator]:
     """One CPU generator per image, so image i of a batch equals a batch of one with seed i."""
+    import torch
     return [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
 

@@ -12,7 +12,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-import torch
+# torch is imported in the functions that use it: the web app imports the task modules that import this one.
 
 
 def _encoders(pipe) -> list:
@@ -20,6 +20,7 @@ def _encoders(pipe) -> list:
 
 
 def _nbytes(value: Any) -> int:
+    import torch
     if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
     if isinstance(value, (tuple, list)):

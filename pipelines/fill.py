@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
+# torch is imported in the functions that run a model: the web app imports this module for its Request.
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipelines import safety_checker
@@ -242,6 +242,7 @@ def from_base(t2i_pipe) -> Any:
 
 def run(pipe, request: Request, progress: Progress) -> Result:
     """Fill, remove or extend; one artifact at the source's size (extend: the new size)."""
+    import torch
     progress.check()
     prep = request.take_prepared()
     notices = list(prep.notices)

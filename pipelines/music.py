@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
+# torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines.checks import number, whole
 from pipelines.errors import InputError, PresetError
@@ -220,6 +220,7 @@ class SeededSampler:
         self.on_step = on_step
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        import torch
         self.on_step()
         logits = scores.float()
         doubled = logits.shape[0] == 2 * input_ids.shape[0]
@@ -295,6 +296,7 @@ def crossfade_join(so_far: np.ndarray, window: np.ndarray, context: int, fade: i
 
 def _encode_tail(model, tail: np.ndarray) -> tuple[torch.Tensor, Any]:
     """EnCodec codes of the tail, shaped as generate's decoder_input_ids (interleaved for stereo)."""
+    import torch
     param = next(model.audio_encoder.parameters())
     x = torch.from_numpy(tail).to(param.device, param.dtype)[None]          # (1, channels, samples)
     parts, scales = [], []
@@ -318,6 +320,7 @@ def _melody_features(pipe: MusicPipe, melody: np.ndarray, start_s: float, window
 
 
 def _prepare_melody(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    import torch
     import torchaudio
 
     mono = torch.from_numpy(samples.mean(axis=0))
@@ -330,6 +333,7 @@ def _prepare_melody(samples: np.ndarray, rate: int, target_rate: int) -> np.ndar
 
 def run(pipe: MusicPipe, request: Request, progress: Progress) -> Result:
     """Generate `request.duration_s` seconds of music; the artifact carries every parameter."""
+    import torch
     progress.check()
     geo = Geometry.of(pipe.model)
     total_frames = math.ceil(request.duration_s * geo.frame_rate - 1e-9)
@@ -393,6 +397,7 @@ def crossfade_samples(plan: list[tuple[int, int]], geo: Geometry) -> int:
 def _generate_window(pipe: MusicPipe, prompt: str, sampler: SeededSampler, steps: int, tail: np.ndarray | None,
                      melody: np.ndarray | None) -> np.ndarray:
     """One generate call: float (channels, samples) covering the tail's re-rendering and the new audio."""
+    import torch
     model, processor = pipe.model, pipe.processor
     device = next(model.parameters()).device
     text: dict[str, Any] = {"text": [prompt], "padding": True, "return_tensors": "pt"}

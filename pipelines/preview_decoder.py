@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+# torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 from PIL import Image
 
 from pipelines.presets import ModelPreset
@@ -45,13 +45,15 @@ def unpack_latents(pipe, latents: torch.Tensor, height: int, width: int) -> torc
 PREVIEW_MAX_LATENT_SIDE = 48
 
 
-@torch.inference_mode()
 def decode(decoder, latents: torch.Tensor, preview: bool = False) -> list[Image.Image]:
     """Decode latents (in the pipeline's scaled latent space) into PIL images; `preview` allows
     a half-size decode of large images."""
-    if preview and max(latents.shape[-2:]) > PREVIEW_MAX_LATENT_SIDE:
-        latents = torch.nn.functional.avg_pool2d(latents, 2)
-    latents = latents.to(device=decoder.device, dtype=decoder.dtype)
-    images = decoder.decode(latents).sample
-    images = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+    import torch
+
+    with torch.inference_mode():
+        if preview and max(latents.shape[-2:]) > PREVIEW_MAX_LATENT_SIDE:
+            latents = torch.nn.functional.avg_pool2d(latents, 2)
+        latents = latents.to(device=decoder.device, dtype=decoder.dtype)
+        images = decoder.decode(latents).sample
+        images = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
     return [Image.fromarray((img * 255).round().astype("uint8")) for img in images]

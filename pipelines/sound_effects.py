@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
+# torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
 from pipelines.checks import number, whole
@@ -98,6 +98,7 @@ def sample_rate(pipe) -> int:
 
 def run(pipe, request: Request, progress: Progress) -> Result:
     """Make one sound of `request.duration_s` seconds; the artifact carries every parameter."""
+    import torch
     progress.check()
     longest = max_duration_s(pipe)
     if longest is not None and request.duration_s > longest + 1e-6:

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import torch
+# torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines import safety_checker
 from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_notices,
@@ -121,6 +121,7 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
 
 def run(pipe, request: Request, progress: Progress) -> Result:
     """Generate `request.batch` images; each artifact carries the exact parameters that made it."""
+    import torch
     progress.check()
     prompt = request.styled_prompt or request.prompt
     negative = request.styled_negative if request.styled_prompt else request.negative_prompt

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+# torch is imported in the functions that run a model: the web app imports this module for its Request.
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
@@ -303,6 +303,7 @@ class VideoModel:
 
 def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tuple[VideoModel, list[str]]:
     """Load a video pipeline from a hub id or a folder, place it, and make its other mode's pipeline."""
+    import torch
     import diffusers
 
     from pipelines.device import place_pipeline
@@ -431,6 +432,7 @@ def _to_uint8(video: Any, p: Plan) -> list[np.ndarray]:
 
 def run(model: VideoModel, request: Request, progress: Progress) -> Result:
     """Make one clip; its artifact carries every parameter that made it."""
+    import torch
     progress.check()
     p = request.resolved
     if p is None:
