@@ -248,12 +248,12 @@ def resolve(studio, request, saved_token: str | None = None, page: bool = False)
     user_session = studio.login_session(request) if request is not None else None
     if user_session:
         return Session(id=user_session)
-    headers = getattr(request, "headers", None) or {}
-    found = studio.sessions.find(headers.get(TOKEN_HEADER) or saved_token)
+    header_token = request.headers.get(TOKEN_HEADER) if request is not None else None
+    found = studio.sessions.find(header_token or saved_token)
     if found is not None:
         return found
     client = client_address(studio, request) if request is not None else None
-    session_hash = getattr(request, "session_hash", None)
+    session_hash = request.session_hash if request is not None else None
     try:
         if not session_hash:
             return studio.sessions.create(client)
