@@ -17,7 +17,6 @@ huggingface_hub's `http_get` into `blobs/<etag>.part`, which the next try contin
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import threading
@@ -357,6 +356,3 @@ def format_duration(seconds: float) -> str:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
