@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 # torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 
+from pipelines.contract import Task
 from pipelines.errors import InputError
 from pipelines.media import Result
 from pipelines.presets import ModelPreset
@@ -150,3 +151,6 @@ def _resample(clip: np.ndarray, rate: int, target: int) -> np.ndarray:
 def _hub_options(kwargs: dict) -> dict:
     """The from_pretrained options a feature extractor understands (not the weights `variant`)."""
     return {k: v for k, v in kwargs.items() if k in ("revision", "local_files_only", "cache_dir", "token")}
+
+
+CONTRACT = Task(TASK, Request, artifacts=("report",), text_field=None)

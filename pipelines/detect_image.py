@@ -15,6 +15,7 @@ from typing import Any
 # torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 from PIL import Image
 
+from pipelines.contract import Task
 from pipelines.errors import InputError
 from pipelines.media import Result
 from pipelines.presets import ModelPreset
@@ -99,3 +100,6 @@ def run(pipe, request: Request, progress: Progress) -> Scores:
 def _hub_options(kwargs: dict) -> dict:
     """The from_pretrained options a processor understands (not the weights `variant`)."""
     return {k: v for k, v in kwargs.items() if k in ("revision", "local_files_only", "cache_dir", "token")}
+
+
+CONTRACT = Task(TASK, Request, artifacts=("report",), text_field=None)

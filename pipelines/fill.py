@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipelines import safety_checker
+from pipelines.contract import Task, upload
 from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view
 from pipelines.errors import InputError
 from pipelines.media import ImageArtifact, Result
@@ -51,8 +52,8 @@ class Request:
     from the new border; set extend_* pixels or a target `aspect` such as "16:9", not both.
     """
 
-    image: Any
-    mask: Any = None
+    image: Any = field(metadata=upload("image", title="source image", relationship="parentOf"))
+    mask: Any = field(default=None, metadata=upload("image", title="mask", relationship=None))
     prompt: str = ""
     model: str = "tiny-sd15-inpaint"
     mode: str = "fill"
@@ -571,3 +572,6 @@ def plan_crop(box: Box, canvas: tuple[int, int], work: int, multiple: int, whole
     y0 = min(max(0, round((box.y0 + box.y1 - ch) / 2)), ch_full - ch)
     scale = min(work / math.sqrt(cw * ch), 2 * work / max(cw, ch))
     return Box(x0, y0, x0 + cw, y0 + ch), (_round_to(cw * scale, multiple), _round_to(ch * scale, multiple))
+
+
+CONTRACT = Task(TASK, Request, artifacts=("image",), base_task=BASE_TASK, from_base=from_base)

@@ -342,7 +342,7 @@ class ModelManager:
         device, dtype = self.placement(task, preset)
         base = self.base_preset(task, preset)
         if base is not None:
-            with self.lease(registry.task_module(task).BASE_TASK, base) as shared:
+            with self.lease(registry.contract(task).base_task, base) as shared:
                 if (shared.device, shared.dtype) == (device, dtype):
                     yield self._view(task, preset, shared)
                     return
@@ -361,7 +361,7 @@ class ModelManager:
 
         device = pick_device(self.runtime.device)
         dtype = pick_dtype(device, preset.dtype, self.runtime.dtype)
-        supported = getattr(registry.task_module(task), "SUPPORTED_DTYPES", None)
+        supported = registry.contract(task).dtypes
         if supported and DTYPE_NAMES[dtype] not in supported:  # a library that breaks in other precisions
             dtype = DTYPES[supported[0]]
         return device, DTYPE_NAMES[dtype]
@@ -390,7 +390,7 @@ class ModelManager:
             return None
         if Path(path).is_dir():
             return Path(path)
-        if getattr(registry.task_module(preset.task), "is_downloaded", None) is not None:
+        if registry.contract(preset.task).is_downloaded is not None:
             return None  # the task's library keeps its own cache (Coqui TTS model names)
         try:
             from huggingface_hub import snapshot_download
@@ -427,23 +427,23 @@ class ModelManager:
         with self._views_lock:
             view = shared.views.get((task, preset.name))
             if view is None:
-                module = registry.task_module(task)
-                view = Loaded(module.from_base(shared.pipe), preset, shared.device, shared.dtype,
-                              [*shared.notices, f"Runs on the loaded {module.BASE_TASK.replace('_', ' ')} model "
+                contract = registry.contract(task)
+                view = Loaded(contract.from_base(shared.pipe), preset, shared.device, shared.dtype,
+                              [*shared.notices, f"Runs on the loaded {contract.base_task.replace('_', ' ')} model "
                                                 f"“{shared.preset.label}” (weights shared, not copied)."],
                               offload=shared.offload, run_lock=shared.run_lock)
                 shared.views[(task, preset.name)] = view
         return view
 
     def base_preset(self, task: str, preset: ModelPreset) -> str | None:
-        """The preset of the task's BASE_TASK naming the same weights, when the task module can
+        """The preset of the task's declared base task naming the same weights, when the task can
         build its pipeline from that loaded one (`from_base`): fill reuses a text-to-image model."""
-        module = registry.task_module(task)
-        if not getattr(module, "BASE_TASK", None) or not hasattr(module, "from_base"):
+        contract = registry.contract(task)
+        if contract.base_task is None:
             return None
         weights = lambda p: (p.repo, p.revision, p.variant, p.local_dir, p.tiny, sorted(p.lora.items()),  # noqa: E731
                              sorted(p.ip_adapter.items()))
-        return next((p.name for p in self.presets(module.BASE_TASK).values() if weights(p) == weights(preset)), None)
+        return next((p.name for p in self.presets(contract.base_task).values() if weights(p) == weights(preset)), None)
 
     def pull(self, task: str, preset_name: str, control: DownloadControl | None = None) -> str:
         """Download the files the preset's loader reads into the HF cache (`studio models pull`, the
@@ -454,7 +454,7 @@ class ModelManager:
             return self.source(preset)[0]
         if not preset.repo:
             raise ModelMissingError(f"{preset.name} is a local folder preset ({preset.local_dir}); there is nothing to pull.")
-        download = getattr(registry.task_module(task), "download", None)
+        download = registry.contract(task).download
         if download is not None:  # the task's library fetches its own (Coqui TTS model names)
             return str(download(preset))
         key = (preset.repo, preset.revision, preset.variant, str(preset.lora), str(preset.ip_adapter))

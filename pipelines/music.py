@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +31,7 @@ import numpy as np
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines.checks import number, whole
+from pipelines.contract import Task, upload
 from pipelines.errors import InputError, PresetError
 from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
@@ -63,7 +64,8 @@ class Request:
     guidance: float = 3.0
     temperature: float = 1.0
     top_k: int = 250
-    melody_path: str = ""              # an uploaded or recorded tune (MusicGen Melody presets)
+    melody_path: str = field(default="",  # an uploaded or recorded tune (MusicGen Melody presets)
+                             metadata=upload("audio", flag="melody", title="melody"))
     loudness_lufs: float | None = -14.0  # the published file's loudness; None keeps the level
 
     def check(self, preset: ModelPreset) -> None:
@@ -431,3 +433,6 @@ def _params(request: Request, pipe: MusicPipe, geo: Geometry, plan: list[tuple[i
     if request.melody_path:
         params.update(melody=Path(request.melody_path).name, melody_sha256=file_sha256(request.melody_path))
     return params
+
+
+CONTRACT = Task(TASK, Request, artifacts=("audio",))

@@ -13,6 +13,7 @@ from typing import Any
 # torch is imported in the functions that run a model: the web app reads this module's CONTRACT.
 from PIL import Image
 
+from pipelines.contract import Task
 from pipelines.presets import ModelPreset
 
 
@@ -57,3 +58,6 @@ def decode(decoder, latents: torch.Tensor, preview: bool = False) -> list[Image.
         images = decoder.decode(latents).sample
         images = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
     return [Image.fromarray((img * 255).round().astype("uint8")) for img in images]
+
+
+CONTRACT = Task("preview_decoder", Request, artifacts=("image",), text_field=None)

@@ -1,13 +1,16 @@
 """Task registry: a plain dict of task name -> module, imported only when first used.
 
-A task module defines `Request` (a dataclass), `load(source, device, dtype, preset)` and
-`run(pipe, request, progress) -> Result`; see pipelines/text_to_image.py.
+A task module defines `Request` (a dataclass), `load(source, device, dtype, runtime, **kwargs)
+-> (pipe, notices)`, `run(pipe, request, progress) -> Result` and `CONTRACT`, a
+`pipelines.contract.Task` declaring its artifacts and optional capabilities; see
+pipelines/contract.py and pipelines/text_to_image.py. Importing a task module does not import torch.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from types import ModuleType
+
+from pipelines.contract import Task
 
 TASKS: dict[str, str] = {
     "text_to_image": "pipelines.text_to_image",
@@ -28,6 +31,11 @@ def task_module(task: str) -> ModuleType:
         raise KeyError(f"unknown task {task!r}; known: {sorted(TASKS)}") from None
 
 
+def contract(task: str) -> Task:
+    """The task's declared contract (pipelines/contract.py)."""
+    return task_module(task).CONTRACT
+
+
 def request_fields(task: str) -> set[str]:
-    """Names of the fields of the task's request type (preset defaults must be among them)."""
-    return {f.name for f in dataclasses.fields(task_module(task).Request)}
+    """Names of the fields a caller sets on the task's request (preset defaults must be among them)."""
+    return contract(task).field_names()

@@ -107,7 +107,7 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
         request.check(loaded.preset)
         notices = attach_previewer(manager, loaded, progress, held)
         progress.embeddings = manager.embeddings
-        if hasattr(request, "apply_style"):
+        if registry.contract(task).styled:
             styles = load_styles()
             if request.style not in styles:
                 raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from pipelines.contract import upload_fields
 from pipelines.errors import PresetError, StudioError
 from pipelines.progress import Progress
 
@@ -30,9 +31,6 @@ log = logging.getLogger(__name__)
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "presets" / "serve.toml"
 OPTION_KEYS = {"num_cpus", "num_gpus", "min_replicas", "max_replicas", "target_ongoing_requests",
                "max_ongoing_requests"}
-# Request fields that may hold a path to an uploaded file on the front machine (fill's image and
-# mask may also be PIL images, which travel as they are).
-FILE_FIELDS = ("image", "mask", "image_path", "reference_path", "melody_path")
 
 
 # ---- deployment options (presets/serve.toml)
@@ -65,12 +63,17 @@ def _checked(table: dict, where: str) -> dict:
 
 
 def deployment_options(task: str, preset: str, gpus_in_cluster: float, path: Path | None = None) -> DeploymentOptions:
-    """[defaults] < [task] < [task.preset] from `path`; no GPU is asked for on a cluster without one."""
+    """[defaults] < the task's contract < [task] < [task.preset] from `path`; no GPU is asked for on a
+    cluster without one. The contract says whether the task wants a GPU and whether one replica may
+    run several requests at once (not unless it is declared safe)."""
+    from pipelines import registry
+
     path = Path(path) if path else SERVE_CONFIG
     with open(path, "rb") as f:
         data = tomllib.load(f)
     task_table = data.get(task, {})
     merged = {**_checked(data.get("defaults", {}), f"{path} [defaults]"),
+              **(registry.contract(task).serve_defaults() if task in registry.TASKS else {}),
               **_checked(task_table, f"{path} [{task}]"),
               **_checked(task_table.get(preset, {}), f"{path} [{task}.{preset}]")}
     options = DeploymentOptions(**merged)
@@ -91,9 +94,10 @@ class WireRequest:
 
     @classmethod
     def pack(cls, request: Any) -> "WireRequest":
-        """Copy `request`, reading each uploaded file it names into memory."""
+        """Copy `request`, reading each uploaded file it names into memory (the fields its contract
+        declares as uploads; fill's image and mask may also be PIL images, which travel as they are)."""
         files = {}
-        for name in FILE_FIELDS:
+        for name in upload_fields(request):
             value = getattr(request, name, None)
             if isinstance(value, (str, Path)) and str(value) and Path(value).is_file():
                 files[name] = (Path(value).name, Path(value).read_bytes())

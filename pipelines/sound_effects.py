@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 
+from pipelines.contract import Task
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
 from pipelines.checks import number, whole
 from pipelines.errors import InputError, PresetError
@@ -138,3 +139,6 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     artifact = AudioArtifact(samples=np.ascontiguousarray(samples), sample_rate=rate, params=params,
                              target_lufs=request.loudness_lufs)
     return Result([artifact], notices)
+
+
+CONTRACT = Task(TASK, Request, artifacts=("audio",))

@@ -19,12 +19,13 @@ import hashlib
 import math
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipelines.contract import Task, upload
 from pipelines.errors import InputError, ModelMissingError, PresetError
 from pipelines.media import AudioArtifact, Result
 from pipelines.presets import ModelPreset
@@ -69,7 +70,8 @@ class Request:
     seed: int = 0
     pause_ms: int = 250              # silence between chunks
     target_lufs: float | None = -16.0  # speech loudness of the published file; None keeps it as made
-    reference_path: str = ""         # a clip of the voice to clone (XTTS)
+    reference_path: str = field(default="",  # a clip of the voice to clone (XTTS)
+                                metadata=upload("audio", flag="reference", title="reference voice"))
     clone_attested: bool = False     # the visitor attests they have the speaker's permission
     chunk_chars: int = 0             # most characters per chunk: 0 = the model's own limit
 
@@ -507,3 +509,7 @@ def join_chunks(wavs: list, rate: int, pause_s: float, fade_s: float = FADE_S) -
             pieces.append(gap)
         pieces.append(wav)
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+CONTRACT = Task(TASK, Request, artifacts=("audio",), text_field="text", dtypes=SUPPORTED_DTYPES,
+                is_downloaded=is_downloaded, download=download)

@@ -8,6 +8,7 @@ from typing import Any
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines import safety_checker
+from pipelines.contract import Task
 from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_notices,
                                  request_view, step_callback)
 from pipelines.embeddings import prompt_embeddings, repeat_for_batch
@@ -234,3 +235,6 @@ def scheduler_choices(family: str) -> list[str]:
         return ["default", "flow_euler", "flow_heun"]
     return ["default", "euler", "euler_a", "euler_trailing", "dpmpp_2m", "dpmpp_2m_karras", "ddim", "ddim_trailing",
             "unipc", "pndm", "lcm", "tcd"]
+
+
+CONTRACT = Task(TASK, Request, artifacts=("image",), styled=True)

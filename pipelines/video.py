@@ -21,6 +21,7 @@ import numpy as np
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipelines.contract import Task, upload
 from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view
 from pipelines.checks import whole
 from pipelines.errors import InputError, PresetError
@@ -60,7 +61,7 @@ class Request:
     prompt: str = ""
     model: str = "tiny-ltx"
     mode: str = "text"
-    image_path: str = ""            # the still, for mode "image"
+    image_path: str = field(default="", metadata=upload("image", flag="still", title="still"))  # mode "image"
     negative_prompt: str = ""
     seed: int = 0
     steps: int = 30
@@ -465,3 +466,6 @@ def run(model: VideoModel, request: Request, progress: Progress) -> Result:
     if still is not None:
         params["still"] = Path(request.image_path).name
     return Result([VideoArtifact(frames=frames, fps=float(p.fps), params=params)], list(p.notices) + notices)
+
+
+CONTRACT = Task(TASK, Request, artifacts=("video",))

@@ -64,15 +64,10 @@ def write_outcome(outcome, out: str) -> int:
     return 0
 
 
-# `studio generate <kind>` for the other tasks: kind -> (task, the text field, file options).
-# A file option is (request field, C2PA relationship or None when it is no ingredient, title).
-GENERATORS = {
-    "fill": ("fill", "prompt", {"image": ("image", "parentOf", "source image"), "mask": ("mask", None, "mask")}),
-    "video": ("video", "prompt", {"still": ("image_path", "inputTo", "still")}),
-    "speech": ("speech", "text", {"reference": ("reference_path", "inputTo", "reference voice")}),
-    "music": ("music", "prompt", {"melody": ("melody_path", "inputTo", "melody")}),
-    "sound": ("sound_effects", "prompt", {}),
-}
+# `studio generate <kind>` for the other tasks: kind -> task. The text option, the file options (a
+# request field declared as an upload: its flag, title and C2PA relationship) and the --set keys come
+# from the task's contract (pipelines/contract.py).
+GENERATORS = {"fill": "fill", "video": "video", "speech": "speech", "music": "music", "sound": "sound_effects"}
 
 
 def parse_sets(request_type, pairs: list[str]) -> dict:
@@ -108,28 +103,31 @@ def cmd_generate(args) -> int:
     from pipelines.media import InputFile
     from studio.sessions import random_seed
 
-    task, text_field, file_options = GENERATORS[args.kind]
-    request_type = registry.task_module(task).Request
+    task = GENERATORS[args.kind]
+    contract = registry.contract(task)
+    request_type = contract.request
     studio = _studio(args)
     preset = studio.models.preset(task, args.preset or next(iter(studio.models.presets(task))))
-    fields = {**preset.defaults, "model": preset.name, text_field: args.text or "",
+    fields = {**preset.defaults, "model": preset.name, contract.text_field: args.text or "",
               "seed": random_seed() if args.seed is None else args.seed}
     inputs = []
-    for option, (field, relationship, title) in file_options.items():
-        path = getattr(args, option)
+    for upload in contract.uploads():
+        path = getattr(args, upload_dest(upload))
         if not path:
             continue
         if not Path(path).is_file():
-            raise StudioError(f"--{option} {path}: no such file.")
-        fields[field] = str(Path(path).resolve())
-        if relationship:
-            inputs.append(InputFile(fields[field], relationship, title))
+            raise StudioError(f"--{upload.flag} {path}: no such file.")
+        fields[upload.name] = str(Path(path).resolve())
+        if upload.relationship:
+            inputs.append(InputFile(fields[upload.name], upload.relationship, upload.title))
     if args.kind == "video":
-        fields["mode"] = "image" if args.still else "text"
+        fields["mode"] = "image" if args.upload_image_path else "text"
     if args.kind == "speech":
         fields["clone_attested"] = args.attest
     fields.update(parse_sets(request_type, args.set))
-    request = request_type(**{k: v for k, v in fields.items() if k in registry.request_fields(task)})
+    fields.update({f.name: getattr(args, field_dest(f)) for f in field_options(contract)
+                   if getattr(args, field_dest(f)) is not None})
+    request = request_type(**{k: v for k, v in fields.items() if k in contract.field_names()})
     return write_outcome(studio.produce(task, request, session_id="cli", inputs=inputs, confirmed=args.confirm),
                          args.out)
 
@@ -267,7 +265,37 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def upload_dest(upload) -> str:
+    """The argparse name of an upload's file option (never one of the fixed options)."""
+    return f"upload_{upload.name}"
+
+
+# Request fields with a dedicated option (or none): --preset, --seed, the text option, --attest, uploads.
+_OWN_OPTIONS = {"model", "seed", "clone_attested"}
+_TYPES = {"whole": int, "number": float, "text": str, "choice": str}
+
+
+def field_options(contract) -> list:
+    """The request fields that get an option of their own (`--steps 8`), by their declared kind."""
+    return [f for f in contract.fields() if f.name not in _OWN_OPTIONS and f.name != contract.text_field
+            and (f.kind in _TYPES or f.kind == "flag")]
+
+
+def field_dest(f) -> str:
+    return f"field_{f.name}"
+
+
+def add_field_options(g: argparse.ArgumentParser, contract) -> None:
+    """One option per settable request field: numbers typed, flags as --x/--no-x, defaults from the preset."""
+    for f in field_options(contract):
+        extra = {"action": argparse.BooleanOptionalAction} if f.kind == "flag" else \
+            {"type": _TYPES[f.kind], "metavar": f.kind.upper(), **({"choices": f.choices} if f.choices else {})}
+        g.add_argument(f"--{f.flag}", dest=field_dest(f), default=None, help=f"request field {f.name}", **extra)
+
+
 def parser() -> argparse.ArgumentParser:
+    from pipelines import registry
+
     p = argparse.ArgumentParser(prog="studio", description="GenMedia Studio: generate, verify and manage models.")
     p.add_argument("--data-dir", help="data folder (default: $STUDIO_DATA_DIR or ./data)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -291,12 +319,15 @@ def parser() -> argparse.ArgumentParser:
     helps = {"fill": "repaint (--mask) or extend (--set mode=extend --set extend_right=256) an image",
              "video": "text (or a --still) to a video clip", "speech": "text to speech, in a preset's voice or a clone",
              "music": "text (and a --melody) to music", "sound": "text to a sound effect"}
-    for kind, (task, text_field, file_options) in GENERATORS.items():
-        g = gen.add_parser(kind, help=helps[kind])
-        g.add_argument(f"--{text_field}", dest="text", required=kind in ("speech", "sound"))
-        for option, (field, _, title) in file_options.items():
-            g.add_argument(f"--{option}", help=f"the {title} (a file)", required=option == "image")
+    for kind, task in GENERATORS.items():
+        contract = registry.contract(task)
+        g = gen.add_parser(kind, help=helps.get(kind, task.replace("_", " ")))
+        g.add_argument(f"--{contract.text_field}", dest="text", required=kind in ("speech", "sound"))
+        for upload in contract.uploads():  # a file the request declares as an upload
+            g.add_argument(f"--{upload.flag}", dest=upload_dest(upload), metavar="FILE", help=f"the {upload.title}",
+                           required=upload.required)
         g.add_argument("--preset", help="model preset (see `studio models list --task %s`)" % task)
+        add_field_options(g, contract)
         g.add_argument("--out", required=True, help="folder to write the signed files to")
         g.add_argument("--seed", type=int)
         g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from pipelines import models, registry
 from pipelines.device import Runtime
+from pipelines.contract import Task
 from pipelines.errors import ModelMissingError, OutOfMemory
 from pipelines.media import Result
 from pipelines.models import ModelManager, ModelTooLarge, weight_bytes
@@ -69,6 +70,7 @@ class FakeTask:
         module = types.ModuleType(FAKE)
         module.Request = FakeRequest
         module.load, module.run = self.load, self.run
+        module.CONTRACT = Task(FAKE, FakeRequest, artifacts=("image",), text_field=None)
         return module
 
     def load(self, source, device, dtype, runtime, **kwargs):
