@@ -71,7 +71,7 @@ class Task:
     dtypes: tuple[str, ...] | None = None    # the dtypes it runs in; None: any the device offers
     styled: bool = False                     # the request has apply_style(StylePreset)
     uses_gpu: bool = True                    # False: a Ray replica asks for no GPU by default
-    safe_concurrent: bool = False            # one loaded pipeline may run several requests at once
+    concurrent_requests: int = 1             # requests one loaded pipeline may run at once (1: not safe to share)
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.request):
@@ -100,13 +100,11 @@ class Task:
         return [f for f in self.fields() if f.is_upload]
 
     def serve_defaults(self) -> dict[str, Any]:
-        """Ray Serve options the contract implies, under presets/serve.toml's [task] tables."""
-        options: dict[str, Any] = {}
-        if not self.uses_gpu:
-            options["num_gpus"] = 0
-        if not self.safe_concurrent:
-            options["max_ongoing_requests"] = 1   # one loaded pipeline runs one job at a time
-        return options
+        """Ray Serve options the contract implies; every table of presets/serve.toml overrides them.
+
+        A GPU task's replica asks for a whole GPU and takes `concurrent_requests` at a time (one,
+        unless its pipeline is declared safe to share: pipelines/models.py says why)."""
+        return {"num_gpus": 1.0 if self.uses_gpu else 0, "max_ongoing_requests": self.concurrent_requests}
 
 
 def _kind(f: dataclasses.Field) -> str:

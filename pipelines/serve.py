@@ -63,17 +63,17 @@ def _checked(table: dict, where: str) -> dict:
 
 
 def deployment_options(task: str, preset: str, gpus_in_cluster: float, path: Path | None = None) -> DeploymentOptions:
-    """[defaults] < the task's contract < [task] < [task.preset] from `path`; no GPU is asked for on a
-    cluster without one. The contract says whether the task wants a GPU and whether one replica may
-    run several requests at once (not unless it is declared safe)."""
+    """The task's contract < [defaults] < [task] < [task.preset] from `path`; no GPU is asked for on a
+    cluster without one. The contract says whether the task wants a GPU and how many requests one
+    replica may run at once (one, unless it is declared safe)."""
     from pipelines import registry
 
     path = Path(path) if path else SERVE_CONFIG
     with open(path, "rb") as f:
         data = tomllib.load(f)
     task_table = data.get(task, {})
-    merged = {**_checked(data.get("defaults", {}), f"{path} [defaults]"),
-              **(registry.contract(task).serve_defaults() if task in registry.TASKS else {}),
+    merged = {**(registry.contract(task).serve_defaults() if task in registry.TASKS else {}),
+              **_checked(data.get("defaults", {}), f"{path} [defaults]"),
               **_checked(task_table, f"{path} [{task}]"),
               **_checked(task_table.get(preset, {}), f"{path} [{task}.{preset}]")}
     options = DeploymentOptions(**merged)

@@ -67,17 +67,20 @@ def test_an_image_input_reaches_a_ray_replica_as_bytes(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("capabilities, expected", [
     ({}, (1.0, 1)),                                           # a GPU task takes one request at a time
-    ({"safe_concurrent": True}, (1.0, 4)),                    # unless it declares its pipeline safe to share
+    ({"concurrent_requests": 4}, (1.0, 4)),                   # unless it declares its pipeline safe to share
     ({"uses_gpu": False}, (0, 1)),                            # a CPU task does not claim a GPU
 ])
 def test_serve_options_default_from_the_contract(monkeypatch, tmp_path, capabilities, expected):
     _declare(monkeypatch, **capabilities)
     path = tmp_path / "serve.toml"
-    path.write_text("[defaults]\nnum_gpus = 1.0\nmax_ongoing_requests = 4\n")
+    path.write_text("[defaults]\nnum_cpus = 1\n")
     options = deployment_options("toy", "toy-1", gpus_in_cluster=1, path=path)
     assert (options.num_gpus, options.max_ongoing_requests) == expected
-    path.write_text("[defaults]\nmax_ongoing_requests = 4\n[toy]\nmax_ongoing_requests = 2\n")
-    assert deployment_options("toy", "toy-1", gpus_in_cluster=1, path=path).max_ongoing_requests == 2  # toml wins
+    path.write_text("[defaults]\nmax_ongoing_requests = 2\n")  # every table of the operator's file wins
+    assert deployment_options("toy", "toy-1", gpus_in_cluster=1, path=path).max_ongoing_requests == 2
+    path.write_text("[defaults]\nmax_ongoing_requests = 2\n[toy]\nmax_ongoing_requests = 3\nnum_gpus = 0.5\n")
+    options = deployment_options("toy", "toy-1", gpus_in_cluster=1, path=path)
+    assert (options.num_gpus, options.max_ongoing_requests) == (0.5, 3)
 
 
 def test_preset_defaults_are_checked_against_the_declared_fields(monkeypatch):
