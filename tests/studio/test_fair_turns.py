@@ -156,10 +156,13 @@ def test_the_storyboards_cancel_leaves_the_visitors_other_tabs_alone(studio):
     saved = studio.jobs
     studio.jobs = JobManager(max_active_per_session=3)
     try:
+        def work(record, progress):  # like a pipeline: a running job stops at its next step
+            free.wait(10)
+            progress.check()
+
         def consume(label, scope):
             try:
-                events = list(studio.jobs.stream("owner", "text_to_image", None, lambda r, p: free.wait(10),
-                                                 scope=scope))
+                events = list(studio.jobs.stream("owner", "text_to_image", None, work, scope=scope))
                 outcome[label] = events[-1].record.state
             except Cancelled:
                 outcome[label] = "cancelled"
