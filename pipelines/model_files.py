@@ -126,7 +126,7 @@ class ModelFiles:
             return PresetState(**row, gated=False, download_bytes=None, disk_bytes=size,
                                state=LOCAL if local_folder else ABSENT,
                                missing=() if local_folder else (str(preset.local_dir),))
-        downloaded = getattr(registry.task_module(preset.task), "is_downloaded", None)
+        downloaded = registry.contract(preset.task).is_downloaded
         if downloaded is not None:  # the task's library keeps its own cache (Coqui TTS model names)
             return PresetState(**row, gated=False, download_bytes=None, disk_bytes=0,
                                state=READY if downloaded(preset) else ABSENT)
@@ -205,4 +205,4 @@ def preset_gated(preset: ModelPreset) -> bool | None:
 
 def registry_has_own_cache(preset: ModelPreset) -> bool:
     """Whether the task's library keeps the weights in its own cache (Coqui TTS model names)."""
-    return getattr(registry.task_module(preset.task), "is_downloaded", None) is not None
+    return registry.contract(preset.task).is_downloaded is not None
