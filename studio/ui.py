@@ -160,7 +160,7 @@ def launch_options(studio: Studio) -> dict:
     s.outputs_dir.mkdir(parents=True, exist_ok=True)
     blocked = [s.data_dir / "identity", s.data_dir / "models", s.db_path]
     options = dict(allowed_paths=[str(s.outputs_dir)], blocked_paths=[str(p) for p in blocked],
-                   max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=True,
+                   max_file_size=f"{s.max_upload_mb}mb", css=CSS, show_error=False,
                    app_kwargs={"middleware": [Middleware(OutputsNotServed, outputs_dir=str(s.outputs_dir))]})
     if s.auth_file:
         from studio.auth import password_checker
