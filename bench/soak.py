@@ -136,6 +136,7 @@ class Soak:
         self.done = 0
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
+        self.retries: Counter = Counter()  # calls sent again after a broken connection
         self._lock = threading.Lock()
 
     def run(self, deadline_s: float = 3600) -> None:
@@ -160,7 +161,7 @@ class Soak:
                 return
             name, kwargs = self.plan[k % len(self.plan)]
             try:
-                client.predict(api_name=name, **kwargs)
+                self._predict(client, name, kwargs)
                 outcome = "ok"
             except Exception as e:  # noqa: BLE001 - a refusal is an outcome to count, not a reason to stop
                 outcome = "error"
@@ -171,6 +172,18 @@ class Soak:
                 self.done += 1
                 if self.done % self.every == 0:
                     self.on_sample(self.reader.sample(self.done))
+
+    def _predict(self, client, name: str, kwargs: dict) -> None:
+        """One call, sent again once when the connection broke under it (a kept-alive connection the
+        server closed as the client reused it): what any HTTP client does; the retries are counted."""
+        import httpx
+
+        try:
+            client.predict(api_name=name, **kwargs)
+        except httpx.TransportError:
+            with self._lock:
+                self.retries[name] += 1
+            client.predict(api_name=name, **kwargs)
 
 
 # ---- the server ---------------------------------------------------------------------------------
@@ -244,6 +257,8 @@ def main() -> None:
     print(f"\n{soak.done} calls in {time.time() - t0:.0f} s")
     for (name, outcome), n in sorted(soak.outcomes.items()):
         print(f"  {name:24s} {outcome:5s} {n}")
+    if soak.retries:
+        print(f"calls sent again after a broken connection: {dict(soak.retries)}")
     for message, n in soak.errors.most_common(10):
         print(f"  error x{n}: {message}")
     g = reader.growth()

@@ -49,6 +49,7 @@ def test_a_small_soak_keeps_job_records_and_cache_files_bounded(live_url, studio
     soak.run(deadline_s=600)
     assert soak.done == CALLS and [s["calls"] for s in reader.samples] == [0, 50, 100]
     assert not soak.errors, soak.errors
+    assert sum(soak.retries.values()) <= 2, soak.retries   # a broken kept-alive connection, sent again
     counts = studio.jobs.counts()
     # Every job is over: nothing waits for the device, no session holds an active job, and no
     # finished record keeps its request (uploads included).
