@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 MEDIA = ("image", "audio", "video")           # kinds of an uploaded input file
 KINDS = ("text", "whole", "number", "flag", "choice", "other") + MEDIA
-ARTIFACTS = ("image", "audio", "video", "report")
+ARTIFACTS = ("image", "audio", "video", "text", "report")   # text: subtitles, transcripts
 
 
 def upload(kind: str, flag: str = "", title: str = "", relationship: str | None = "inputTo") -> dict[str, Any]:
@@ -72,6 +72,8 @@ class Task:
     styled: bool = False                     # the request has apply_style(StylePreset)
     uses_gpu: bool = True                    # False: a Ray replica asks for no GPU by default
     concurrent_requests: int = 1             # requests one loaded pipeline may run at once (1: not safe to share)
+    tab: str | None = None                   # the label of the generic tab built from this contract (None: no
+                                             # generic tab; the task has its own tab module, or none)
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.request):

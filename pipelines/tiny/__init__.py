@@ -5,6 +5,8 @@ layout as a download, and then loaded by the same loader as real weights. Offlin
 test suite use them; their output is noise-like and the studio labels it so.
 
 FAMILIES is a plain registry: family name -> "module:function" building the model into a folder.
+A preset may also name its builder directly (`tiny = "pipelines.upscale:build_tiny"`), so a new
+task keeps its tiny builder in its own module; its folder is named after the reference.
 """
 from __future__ import annotations
 
@@ -50,9 +52,8 @@ def ensure_built(family: str, root: Path) -> Path:
 
     Safe against concurrent callers: a build goes to a temporary folder renamed into place.
     """
-    if family not in FAMILIES:
-        raise KeyError(f"unknown tiny family {family!r}; known: {sorted(FAMILIES)}")
-    dest = Path(root) / family
+    builder_ref = _builder_ref(family)
+    dest = Path(root) / family.replace(":", "-")
     if _is_current(dest, family):
         return dest
     with _lock:
@@ -61,7 +62,7 @@ def ensure_built(family: str, root: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=dest.parent))
         try:
-            module_name, func = FAMILIES[family].split(":")
+            module_name, func = builder_ref.split(":")
             builder = getattr(importlib.import_module(module_name), func)
             import torch
 
@@ -76,6 +77,15 @@ def ensure_built(family: str, root: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return dest
+
+
+def _builder_ref(family: str) -> str:
+    """The "module:function" that builds `family`: its FAMILIES entry, or the reference itself."""
+    if family in FAMILIES:
+        return FAMILIES[family]
+    if family.count(":") == 1 and all(part.strip() for part in family.split(":")):
+        return family
+    raise KeyError(f"unknown tiny family {family!r}; known: {sorted(FAMILIES)} or a 'module:function' builder")
 
 
 def _stamp(family: str) -> str:

@@ -111,3 +111,15 @@ def test_changed_twins_have_a_new_revision():
 
 def _fake_builder(dest):  # replaced per test
     raise AssertionError("not patched")
+
+
+def test_a_preset_may_name_its_tiny_builder_directly(tmp_path, monkeypatch):
+    """A new task keeps its tiny builder in its own module: `tiny = "module:function"` builds it."""
+    def build(dest):
+        (dest / "weights").write_text("built")
+
+    monkeypatch.setattr(sys.modules[__name__], "_fake_builder", build)
+    built = ensure_built(f"{__name__}:_fake_builder", tmp_path)
+    assert built.name == f"{__name__}-_fake_builder" and (built / "weights").read_text() == "built"
+    with pytest.raises(KeyError, match="module:function"):
+        ensure_built("no-such-family", tmp_path)
