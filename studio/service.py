@@ -18,6 +18,7 @@ from pipelines.progress import NO_PROGRESS, Progress, ProgressEvent
 from pipelines.uploads import MEDIA_KINDS, Probe, probe_upload
 from studio.gallery import GalleryItem, GalleryStore, now
 from studio.jobs import JobDone, JobManager, JobRecord
+from studio.library import Library
 from studio.sessions import SessionStore
 from studio.settings import Settings
 
@@ -66,6 +67,7 @@ class Studio:
         self.backend = make_backend(settings, self.models)
         self.publisher = Publisher(PublishConfig.from_env(settings.data_dir, **settings.publish_overrides()))
         self.gallery = GalleryStore(settings.db_path, page_size=settings.gallery_page_size)
+        self.library = Library(self.gallery, disclose_prompt=self.publisher.cfg.disclose_prompt)  # search index
         # Sessions live in the database (token -> id), so a restart keeps every visitor's work reachable.
         self.sessions = SessionStore(settings.db_path, idle_days=settings.session_idle_days,
                                      per_ip_minute=settings.sessions_per_ip_minute)
@@ -129,6 +131,7 @@ class Studio:
                                    mime=published.mime, caption=caption(published.params), params=published.params,
                                    created=now())
                 self.gallery.add(item)
+                self.library.add(item, published.verdict)  # post-publish: indexed now, tagged later
                 items.append(item)
                 if record is not None:
                     record.outputs.append(published.id)

@@ -1,0 +1,370 @@
+"""The library: search over everything a visitor made, in the studio's SQLite database.
+
+Beside the gallery table sit `library_items` (one row per gallery item: its filters, the automatic
+caption and tags) and `library_fts`, an FTS5 table over its words (prompt, task, model, board and
+shot text, caption, tags). A gallery row's deletion removes its index rows by trigger, whatever
+deletes it (the Library tab, retention); a published item is indexed by the studio's post-publish
+hook, and any gallery row the index does not have yet (a storyboard export, rows from before the
+library) is indexed on the owner's next search.
+
+A visitor's words are data, never query syntax: each word becomes a quoted FTS5 string, so quotes,
+AND/OR/NOT/NEAR, `-`, `^`, `:` and parentheses typed by a visitor are only text. The syntax a
+visitor has is ours: "a phrase" in double quotes, and a trailing * for a prefix (fox*). Chinese and
+Japanese characters are indexed one per token (SQLite's unicode61 tokenizer would take a whole
+unspaced run as one word), so a query inside a longer run finds it, as a phrase.
+
+Private per session: every query names the owner's session id; items of another visitor's board
+are found only through that board's share link, and only while the board is shared.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from pipelines.errors import InputError
+from studio.db import connect, create_tables
+from studio.gallery import GalleryItem, GalleryStore
+
+MAX_QUERY_CHARS = 500
+MAX_PAGE_SIZE = 100
+MAX_ZIP_ITEMS = 200
+SORTS = ("newest", "oldest", "relevance")
+KINDS = ("image", "audio", "video", "text")
+PROMPT_KEYS = ("prompt", "text", "lyrics", "description")   # the visitor's own words in an item's params
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS library_items (
+    rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, session_id TEXT NOT NULL, task TEXT NOT NULL,
+    kind TEXT NOT NULL, model TEXT NOT NULL, license TEXT NOT NULL, verdict TEXT NOT NULL DEFAULT '',
+    board_id TEXT NOT NULL DEFAULT '', created REAL NOT NULL, caption TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]', tagged INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS library_session ON library_items(session_id, created);
+CREATE INDEX IF NOT EXISTS library_board ON library_items(board_id);
+CREATE INDEX IF NOT EXISTS library_untagged ON library_items(tagged, created);
+CREATE VIRTUAL TABLE IF NOT EXISTS library_fts USING fts5(
+    prompt, task, model, board, caption, tags, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS library_boards_seen (board_id TEXT PRIMARY KEY, updated REAL NOT NULL);
+CREATE TRIGGER IF NOT EXISTS library_gallery_delete AFTER DELETE ON gallery BEGIN
+    DELETE FROM library_fts WHERE rowid IN (SELECT rowid FROM library_items WHERE id = old.id);
+    DELETE FROM library_items WHERE id = old.id;
+END;
+"""
+
+# Han, kana and CJK punctuation ranges: scripts written without spaces between words.
+_UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_WORD = re.compile(r"[^\W_]+")
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def segment(text: str) -> str:
+    """Text as the index stores it: each Chinese/Japanese character a word of its own."""
+    return _UNSPACED.sub(lambda m: f" {m.group()} ", text or "")
+
+
+def fts_query(text: str) -> str | None:
+    """The visitor's search words as an FTS5 query that can only match words (None: no words).
+
+    Every word must match; "quoted words" must match as a phrase; a word ending in * matches as a
+    prefix. Anything else a visitor types (quotes left open, operators, punctuation) is text."""
+    if not isinstance(text, str):
+        text = ""
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(f"The search is {len(text):,} characters; the limit is {MAX_QUERY_CHARS}. "
+                         f"Search with a few words.")
+    terms = []
+    for phrase, word in _TERM.findall(text):
+        prefix = bool(word) and len(word) > 1 and word.endswith("*")
+        words = _WORD.findall(segment(phrase or word))
+        if words:
+            # Only word characters go inside the quotes, so nothing a visitor types can close them.
+            terms.append('"' + " ".join(words) + '"' + (" *" if prefix else ""))
+    return " AND ".join(terms) or None
+
+
+@dataclass
+class Filters:
+    """What a search is narrowed to; empty strings mean any."""
+
+    kind: str = ""           # image, audio, video, text
+    task: str = ""
+    model: str = ""          # preset name
+    date_from: str = ""      # YYYY-MM-DD (UTC), inclusive
+    date_to: str = ""        # YYYY-MM-DD (UTC), inclusive
+    verdict: str = ""        # the detector's verdict recorded at publication
+    license: str = ""        # words the model's licence contains (case-insensitive)
+    board: str = ""          # a board id: its panels and takes only
+
+    def where(self) -> tuple[str, list]:
+        """SQL conditions on library_items `i` and their arguments; `InputError` for a bad value."""
+        sql, args = [], []
+        if self.kind:
+            if self.kind not in KINDS:
+                raise InputError(f"Kind {self.kind!r} is not one of: {', '.join(KINDS)}.")
+            sql.append("i.kind = ?")
+            args.append(self.kind)
+        for column, value in (("task", self.task), ("model", self.model), ("verdict", self.verdict),
+                              ("board_id", self.board)):
+            if value:
+                sql.append(f"i.{column} = ?")
+                args.append(str(value))
+        if self.license:
+            sql.append("i.license LIKE ? ESCAPE '\\'")
+            args.append("%" + re.sub(r"([%_\\])", r"\\\1", str(self.license)) + "%")
+        if self.date_from:
+            sql.append("i.created >= ?")
+            args.append(_day_start(self.date_from, "From"))
+        if self.date_to:
+            sql.append("i.created < ?")
+            args.append(_day_start(self.date_to, "To") + 86400)
+        return " AND ".join(sql), args
+
+
+def _day_start(text: str, name: str) -> float:
+    try:
+        day = dt.date.fromisoformat(str(text).strip()[:10])
+    except ValueError:
+        raise InputError(f"{name} date {text!r}: write it as YYYY-MM-DD, e.g. 2026-12-01.") from None
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+
+
+@dataclass
+class Hit:
+    """One found item: the gallery item, and what the library knows about it."""
+
+    item: GalleryItem
+    tags: list[str] = field(default_factory=list)
+    auto_caption: str = ""
+    verdict: str = ""
+    board_id: str = ""
+    own: bool = True          # False: an item of a board shared with the visitor (read-only)
+    withheld: bool = False    # the owner's words are shown as their SHA-256 (prompt disclosure off)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the API and CLI hand out: no server paths, no session ids."""
+        from provenance.manifest import withheld
+
+        it, hide = self.item, (lambda text: withheld(text, False)) if self.withheld else (lambda text: text)
+        return {"id": it.id, "task": it.task, "mime": it.mime, "caption": it.caption,
+                "auto_caption": hide(self.auto_caption), "tags": [hide(t) for t in self.tags],
+                "verdict": self.verdict, "model": it.params.get("model", ""), "license": it.params.get("license", ""),
+                "prompt": hide(prompt_text(it.params)), "created": dt.datetime.fromtimestamp(
+                    it.created, dt.timezone.utc).isoformat(timespec="seconds"), "own": self.own}
+
+
+@dataclass
+class Page:
+    hits: list[Hit]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def prompt_text(params: dict) -> str:
+    """The visitor's own words in an item's parameters."""
+    return " ".join(str(params[k]) for k in PROMPT_KEYS if isinstance(params.get(k), str) and params[k].strip())
+
+
+def kind_of_mime(mime: str) -> str:
+    head = (mime or "").split("/")[0]
+    return head if head in KINDS else "other"
+
+
+class Library:
+    """The search index beside a gallery. A connection per call: the studio is multi-threaded."""
+
+    def __init__(self, gallery: GalleryStore, disclose_prompt: bool = True):
+        self.gallery = gallery
+        # Off: a shared board's viewers browse its items, but its owner's words (prompts, captions,
+        # tags) are neither shown to them nor searchable by them, as on the shared board itself.
+        self.disclose_prompt = disclose_prompt
+        self.db_path = gallery.db_path
+        create_tables(self.db_path, _SCHEMA)   # the gallery table exists: the trigger names it
+
+    def _connect(self) -> sqlite3.Connection:
+        return connect(self.db_path)
+
+    # ---- keeping the index in step ------------------------------------------------------------
+
+    def add(self, item: GalleryItem, verdict: dict | None = None) -> None:
+        """Index a published item (the studio's post-publish hook); `verdict` is the detector's."""
+        with self._connect() as db:
+            self._insert(db, item, (verdict or {}).get("verdict", ""))
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, item: GalleryItem, verdict: str) -> None:
+        p = item.params
+        model = str(p.get("model") or "")
+        cur = db.execute("INSERT OR IGNORE INTO library_items (id, session_id, task, kind, model, license, verdict, "
+                         "board_id, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                         (item.id, item.session_id, item.task, kind_of_mime(item.mime), model,
+                          str(p.get("license") or ""), str(verdict or ""), str(p.get("board_id") or ""), item.created))
+        if cur.rowcount:
+            db.execute("INSERT INTO library_fts (rowid, prompt, task, model, board, caption, tags) "
+                       "VALUES (?,?,?,?,?,?,?)",
+                       (cur.lastrowid, segment(prompt_text(p)), item.task.replace("_", " "),
+                        segment(f"{model} {p.get('model_label') or ''} {item.caption}"), "", "", ""))
+
+    def _catch_up(self, db: sqlite3.Connection, session_ids: Iterable[str]) -> None:
+        """Index the gallery rows of these sessions that the index does not have yet."""
+        for session_id in session_ids:
+            rows = db.execute("SELECT g.* FROM gallery g LEFT JOIN library_items l ON l.id = g.id "
+                              "WHERE g.session_id = ? AND l.id IS NULL", (session_id,)).fetchall()
+            for r in rows:
+                self._insert(db, GalleryItem(*r[:6], json.loads(r[6]), r[7]), "")
+
+    def _index_boards(self, db: sqlite3.Connection, session_id: str) -> None:
+        """Give the panels and voice takes of this session's boards their board and shot text (only
+        boards changed since they were last read)."""
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'storyboard_boards'").fetchone():
+            return
+        changed = db.execute("SELECT b.id, b.title, b.updated FROM storyboard_boards b LEFT JOIN library_boards_seen s "
+                             "ON s.board_id = b.id WHERE b.session_id = ? AND (s.updated IS NULL OR s.updated < "
+                             "b.updated)", (session_id,)).fetchall()
+        for board_id, title, updated in changed:
+            for (data,) in db.execute("SELECT data FROM storyboard_shots WHERE board_id = ?", (board_id,)).fetchall():
+                shot = json.loads(data)
+                lines = shot.get("dialogue") or []
+                text = segment(" ".join([title, shot.get("prompt", ""), shot.get("camera", ""), shot.get("scene", ""),
+                                         *(f"{ln.get('speaker', '')} {ln.get('text', '')}" for ln in lines)]))
+                ids = [shot.get("panel_id")] + [ln.get("audio_id") for ln in lines]
+                for item_id in filter(None, ids):
+                    row = db.execute("SELECT rowid FROM library_items WHERE id = ? AND session_id = ?",
+                                     (item_id, session_id)).fetchone()
+                    if row:
+                        db.execute("UPDATE library_items SET board_id = ? WHERE rowid = ?", (board_id, row[0]))
+                        db.execute("UPDATE library_fts SET board = ? WHERE rowid = ?", (text, row[0]))
+            db.execute("INSERT OR REPLACE INTO library_boards_seen VALUES (?, ?)", (board_id, updated))
+
+    def set_tags(self, item_id: str, caption: str, tags: list[str]) -> bool:
+        """Store an item's automatic caption and tags (the tagging job's result); False if it is gone."""
+        with self._connect() as db:
+            row = db.execute("SELECT rowid FROM library_items WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("UPDATE library_items SET caption = ?, tags = ?, tagged = 1 WHERE rowid = ?",
+                       (caption, json.dumps(tags, ensure_ascii=False), row[0]))
+            db.execute("UPDATE library_fts SET caption = ?, tags = ? WHERE rowid = ?",
+                       (segment(caption), segment(" ".join(tags)), row[0]))
+        return True
+
+    def mark_tagged(self, item_id: str) -> None:
+        """An item the tagger cannot read (or a kind it does not tag): not tried again."""
+        with self._connect() as db:
+            db.execute("UPDATE library_items SET tagged = 1 WHERE id = ?", (item_id,))
+
+    def untagged(self, limit: int = 8) -> list[GalleryItem]:
+        """The oldest items still waiting for tags (the tagging job's queue survives a restart)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT g.* FROM library_items i JOIN gallery g ON g.id = i.id WHERE i.tagged = 0 "
+                              "ORDER BY i.created LIMIT ?", (limit,)).fetchall()
+        return [GalleryItem(*r[:6], json.loads(r[6]), r[7]) for r in rows]
+
+    # ---- searching ---------------------------------------------------------------------------
+
+    def search(self, session_id: str, query: str = "", filters: Filters | None = None, sort: str = "newest",
+               page: int = 0, page_size: int = 24, shared: Iterable[str] = ()) -> Page:
+        """One page of the session's items matching `query` and `filters`. `shared`: share links or
+        tokens of boards the visitor was given; their items are found too while the board is shared."""
+        match = fts_query(query)
+        if sort not in SORTS:
+            raise InputError(f"Sort {sort!r} is not one of: {', '.join(SORTS)}.")
+        page, page_size = max(0, int(page)), min(MAX_PAGE_SIZE, max(1, int(page_size)))
+        extra, args = (filters or Filters()).where()
+        with self._connect() as db:
+            self._catch_up(db, [session_id])
+            self._index_boards(db, session_id)
+            boards = self._shared_boards(db, shared) if self.disclose_prompt or not match else []
+            scope = "(i.session_id = ?" + (f" OR i.board_id IN ({','.join('?' * len(boards))}))" if boards else ")")
+            where = " AND ".join(filter(None, [scope, extra, "library_fts MATCH ?" if match else ""]))
+            params = [session_id, *boards, *args, *([match] if match else [])]
+            source = "library_items i" + (" JOIN library_fts ON library_fts.rowid = i.rowid" if match else "")
+            total = db.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
+            order = {"newest": "i.created DESC, i.rowid DESC", "oldest": "i.created, i.rowid",
+                     "relevance": ("library_fts.rank, " if match else "") + "i.created DESC, i.rowid DESC"}[sort]
+            rows = db.execute(f"SELECT g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM {source} "
+                              f"JOIN gallery g ON g.id = i.id WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                              [session_id, *params, page_size, page * page_size]).fetchall()
+        hits = [Hit(GalleryItem(*r[:6], json.loads(r[6]), r[7]), json.loads(r[8]), r[9], r[10], r[11], bool(r[12]),
+                    withheld=not r[12] and not self.disclose_prompt) for r in rows if Path(r[3]).exists()]
+        return Page(hits, total, page, page_size)
+
+    @staticmethod
+    def _shared_boards(db: sqlite3.Connection, shared: Iterable[str]) -> list[str]:
+        """Ids of the boards these share links open (a link whose board stopped being shared opens none)."""
+        from studio.storyboard.service import token_from
+
+        tokens = [token_from(s) for s in shared if isinstance(s, str)]
+        if not any(tokens) or not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'storyboard_boards'").fetchone():
+            return []
+        return [r[0] for t in tokens[:20] if t for r in db.execute(
+            "SELECT id FROM storyboard_boards WHERE share_token = ?", (t,))]
+
+    def facets(self, session_id: str) -> dict[str, list[str]]:
+        """The values the session's items have for each filter (the tab's dropdown choices)."""
+        with self._connect() as db:
+            self._catch_up(db, [session_id])
+            return {column: [r[0] for r in db.execute(
+                f"SELECT DISTINCT {column} FROM library_items WHERE session_id = ? AND {column} != '' "  # noqa: S608
+                f"ORDER BY {column}", (session_id,))] for column in ("task", "model", "verdict", "license")}
+
+    # ---- acting on a selection ---------------------------------------------------------------
+
+    def owned(self, session_id: str, ids: Iterable[str], shared: Iterable[str] = ()) -> list[GalleryItem]:
+        """The selected items the visitor may read (their own, and those of boards shared with them)."""
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+        with self._connect() as db:
+            boards = self._shared_boards(db, shared)
+            found = []
+            for item_id in wanted:
+                r = db.execute("SELECT g.* FROM library_items i JOIN gallery g ON g.id = i.id WHERE i.id = ? AND "
+                               f"(i.session_id = ? OR i.board_id IN ({','.join('?' * len(boards))}))",
+                               (item_id, session_id, *boards)).fetchone()
+                if r and Path(r[3]).exists():
+                    found.append(GalleryItem(*r[:6], json.loads(r[6]), r[7]))
+        return found
+
+    def zip(self, session_id: str, ids: Iterable[str], dest: Path, shared: Iterable[str] = ()) -> tuple[Path, int]:
+        """Write the selected signed files, as they were published, into a ZIP at `dest`; returns
+        (path, files). A sidecar manifest (.c2pa) goes beside its file. The ZIP itself is not signed."""
+        items = self.owned(session_id, ids, shared)
+        if not items:
+            raise InputError("Select one or more items first (tick them in the list).")
+        if len(items) > MAX_ZIP_ITEMS:
+            raise InputError(f"{len(items)} items selected; a download holds at most {MAX_ZIP_ITEMS}.")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED) as archive:  # media is compressed
+            for item in items:
+                path = Path(item.path)
+                name = f"{item.task}-{item.id}{path.suffix}"
+                archive.write(path, name)
+                sidecar = path.with_name(path.name + ".c2pa")
+                if sidecar.exists():
+                    archive.write(sidecar, name + ".c2pa")
+        return dest, len(items)
+
+    def delete(self, session_id: str, ids: Iterable[str]) -> int:
+        """Delete the visitor's own selected items: the files (and sidecars) and their gallery rows
+        (the index follows by trigger). Items of a shared board are not theirs to delete."""
+        count = 0
+        for item_id in dict.fromkeys(ids):
+            item = self.gallery.get(session_id, item_id) if isinstance(item_id, str) else None
+            if item is None:
+                continue
+            path = Path(item.path)
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".c2pa").unlink(missing_ok=True)
+            with self._connect() as db:
+                count += db.execute("DELETE FROM gallery WHERE id = ? AND session_id = ?",
+                                    (item_id, session_id)).rowcount
+        return count
