@@ -56,7 +56,25 @@ class VideoArtifact:
         return w, h
 
 
-Artifact = ImageArtifact | AudioArtifact | VideoArtifact
+@dataclass
+class TextArtifact:
+    """A text file handed out beside the media: subtitles (.srt, .vtt) or a transcript (.txt).
+
+    `text` is written as UTF-8, exactly as given. C2PA cannot embed into text, so it is published
+    with a sidecar manifest bound to its bytes (provenance/text_files.py).
+    """
+
+    text: str
+    suffix: Literal[".srt", ".vtt", ".txt"]
+    params: dict[str, Any]
+    kind: Literal["text"] = "text"
+
+    def __post_init__(self):
+        if self.suffix not in (".srt", ".vtt", ".txt"):
+            raise ValueError(f"a text artifact's suffix must be .srt, .vtt or .txt, not {self.suffix!r}")
+
+
+Artifact = ImageArtifact | AudioArtifact | VideoArtifact | TextArtifact
 
 
 @dataclass

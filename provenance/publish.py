@@ -4,7 +4,9 @@ For each output: 1. finish the media as handed out (loudness, encoding), 2. wate
 (images, video frames; before encoding, since the watermark changes pixels), 3. run the
 detector on the finished file, 4. build the manifest and sign it into the file (the signature
 hashes the final bytes), 5. record it in the ledger. A file that cannot be signed is deleted
-and ProvenanceError raised, unless the operator chose sidecar manifests.
+and ProvenanceError raised, unless the operator chose sidecar manifests. Text outputs (subtitles,
+transcripts) always get a sidecar manifest, since C2PA has no way to embed into them
+(provenance/text_files.py).
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from pipelines.errors import ProvenanceError
-from pipelines.media import Artifact, AudioArtifact, ImageArtifact, InputFile, VideoArtifact
-from provenance import audio_watermark, encode, watermark
+from pipelines.media import Artifact, AudioArtifact, ImageArtifact, InputFile, TextArtifact, VideoArtifact
+from provenance import audio_watermark, encode, text_files, watermark
 from provenance.config import PublishConfig
 from provenance.identity import SigningIdentity, load_identity
 from provenance.ledger import Ledger, LedgerRecord
@@ -73,6 +75,7 @@ class Published:
     manifest: dict  # the active manifest as any C2PA reader sees it
     verdict: dict | None
     params: dict
+    sidecar: Path | None = None  # the `<file>.c2pa` manifest beside a file that cannot embed one
 
 
 @dataclass
@@ -113,7 +116,7 @@ class Publisher:
     def publish(self, artifact: Artifact, *, task: str, session_id: str, inputs: Iterable[InputFile] = (),
                 title: str = "") -> list[Published]:
         """Publish one artifact: an image gives one file, audio one per configured format,
-        a video one MP4."""
+        a video one MP4, a text one UTF-8 file with its sidecar manifest."""
         folder = self._session_folder(session_id)
         ingredients = self._ingredients(inputs)
         if isinstance(artifact, ImageArtifact):
@@ -122,6 +125,8 @@ class Publisher:
             drafts = [self._draft_video(artifact, folder)]
         elif isinstance(artifact, AudioArtifact):
             drafts = self._draft_audio(artifact, folder)
+        elif isinstance(artifact, TextArtifact):
+            drafts = [self._draft_text(artifact, folder)]
         else:
             raise ProvenanceError(f"Cannot publish a {type(artifact).__name__}.")
         try:
@@ -308,6 +313,13 @@ class Publisher:
             raise
         return drafts
 
+    def _draft_text(self, artifact: TextArtifact, folder: Path) -> _Draft:
+        mime = text_files.mime_for_suffix(artifact.suffix)
+        staging = self._staging(folder, text_files.EXTENSION[mime])
+        staging.write_bytes(artifact.text.encode("utf-8"))
+        return _Draft(staging, text_files.EXTENSION[mime], mime, None, dict(text_files.WATERMARK_INFO),
+                      text_files.text_media(artifact.text, mime))
+
     def _finish(self, draft: _Draft, folder: Path, *, artifact, task: str, session_id: str,
                 ingredients: list[IngredientFile], title: str, params: dict, keep_source: bool = False) -> Published:
         """Steps 3-5 for one finished file: detect, sign, record."""
@@ -343,12 +355,13 @@ class Publisher:
         finally:
             if not keep_source:
                 draft.staging.unlink(missing_ok=True)
-        return Published(output_id, final, draft.mime, sha, draft.watermark_id, active, verdict, dict(params))
+        return Published(output_id, final, draft.mime, sha, draft.watermark_id, active, verdict, dict(params),
+                         sidecar if store_bytes is not None else None)
 
     def _sign(self, draft: _Draft, final: Path, manifest: dict, ingredients: list[IngredientFile]) -> bytes | None:
         """Embed the manifest; returns sidecar bytes instead when embedding is not possible and
         the operator allows sidecars."""
-        sidecar_ok = self.cfg.sidecar_when_unsigned
+        sidecar_ok = self.cfg.sidecar_when_unsigned or text_files.is_text_mime(draft.mime)
         if can_embed(draft.mime):
             try:
                 sign(draft.staging, final, draft.mime, manifest, self.identity, ingredients=ingredients,

@@ -1,8 +1,9 @@
-"""Verify: examine any image, video or audio file the studio is given.
+"""Verify: examine any image, video, audio or text file the studio is given.
 
 1. read the file's type from its bytes and decode it (a damaged file stops here, "Unreadable")
 2. read and validate its C2PA manifest (embedded, or a `<file>.c2pa` sidecar beside it, or
-   credentials stored at a URL the file names: fetched within the operator's policy)
+   credentials stored at a URL the file names: fetched within the operator's policy); a text
+   file (subtitles, a transcript) can only have a sidecar (provenance/text_files.py)
 3. read the watermark (images, video frames, sound), scaling a resized image back when needed
 4. find the file in the ledger (by watermark id, else by exact content hash); when the file's
    own credentials are gone or broken, recover the original manifest from there
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from provenance import watermark
+from provenance import text_files, watermark
 from provenance import remote_manifest
 from provenance.codes import STATE_WORDS, explain
 from provenance.ledger import Ledger, LedgerRecord
@@ -69,12 +70,12 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
     except OSError as exc:
         report.message = f"The file could not be opened ({exc.strerror or 'not found'})."
         return report
-    report.mime = sniff_mime(head)
+    report.mime = sniff_mime(head) or (text_files.sniff_text(path) if head else None)
     if not head:
         report.message = "The file is empty."
         return report
     if report.mime is None:
-        report.message = "This is not an image, video or audio format the studio can read."
+        report.message = "This is not an image, video, audio or text format the studio can read."
         return report
     kind = kind_of(report.mime)
     report.sha256 = file_sha256(path)
@@ -107,7 +108,8 @@ def verify_file(path: Path | str, ledger: Ledger | Path | str | None = None, tru
 
 
 def _credentials(path: Path, mime: str, anchors: str | None) -> tuple[Credentials, str | None]:
-    creds = read_credentials(path, mime, anchors_pem=anchors)
+    # Nothing can be embedded in text; its words may even spell "c2pa", so only a sidecar counts.
+    creds = Credentials(False) if text_files.is_text_mime(mime) else read_credentials(path, mime, anchors_pem=anchors)
     if creds.present and creds.error is not None and not _contains(path, _STORE_MARK):
         # c2pa could not parse the file, and there is no manifest store in it to be damaged.
         creds = Credentials(False)

@@ -162,17 +162,18 @@ def test_publish_file_signs_exports(publisher, published_png, tmp_path):
 
 
 def test_unsupported_formats_are_refused_or_get_a_sidecar(make_publisher, tmp_path):
-    notes = tmp_path / "notes.txt"
-    notes.write_text("shot list")
+    # (Subtitles and transcripts always get a sidecar: tests/localisation/test_text_outputs.py.)
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"shots": 1}')
     strict = make_publisher(data_dir=tmp_path / "strict")
     with pytest.raises(ProvenanceError, match="not handed out"):
-        strict.publish_file(notes, "text/plain", task="storyboard", session_id="s")
+        strict.publish_file(notes, "application/json", task="storyboard", session_id="s")
     assert not any(p.is_file() for p in (tmp_path / "strict" / "outputs").rglob("*"))
     lenient = make_publisher(data_dir=tmp_path / "lenient", sidecar_when_unsigned=True)
-    out = lenient.publish_file(notes, "text/plain", task="storyboard", session_id="s")
-    assert out.path.read_text() == "shot list"
+    out = lenient.publish_file(notes, "application/json", task="storyboard", session_id="s")
+    assert out.path.read_text() == '{"shots": 1}'
     assert out.path.with_name(out.path.name + ".c2pa").stat().st_size > 500
-    assert out.manifest["title"] == "notes.txt"
+    assert out.manifest["title"] == "notes.json"
 
 
 def test_pdf_exports_are_signed(publisher, tmp_path):

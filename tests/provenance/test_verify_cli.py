@@ -45,13 +45,13 @@ def test_a_folder_and_a_file_give_one_json_line_each_without_loading_a_model(mak
     sign(tmp_path / "src.png", folder / "c-remote.png", "image/png", _MANIFEST, pub.identity, sidecar=True,
          remote_url="https://credentials.example/c.c2pa")
     (folder / ".hidden.png").write_bytes(b"skipped")
-    extra = tmp_path / "notes.txt"
-    extra.write_text("not media")
+    extra = tmp_path / "notes.bin"
+    extra.write_bytes(b"\x00\x01 not media, not text")
 
     code, lines, heavy = run_verify(str(folder), str(extra), data_dir=pub.cfg.data_dir,
                                     STUDIO_REMOTE_MANIFESTS="0")
     assert heavy == []  # no torch, diffusers, transformers, gradio or scipy on this path
-    assert [Path(line["path"]).name for line in lines] == ["a-signed.png", "b-plain.png", "c-remote.png", "notes.txt"]
+    assert [Path(line["path"]).name for line in lines] == ["a-signed.png", "b-plain.png", "c-remote.png", "notes.bin"]
     signed, plain, remote, notes = lines
     assert signed["state"] == "Trusted" and signed["development_identity"]
     assert signed["watermark"]["id"] == out.watermark_id and signed["ledger"]["match"] == "watermark"

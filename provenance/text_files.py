@@ -1,0 +1,76 @@
+"""Text outputs (subtitles, transcripts): their types, the facts a manifest records, and sniffing.
+
+C2PA cannot embed a manifest into an SRT, WebVTT or plain-text file, so each one is handed out
+with a sidecar manifest, `<file>.c2pa`, beside it. c2pa-rs binds a sidecar to the file with a
+data hash (`c2pa.hash.data`) over every byte of the text: a changed byte reads as
+`assertion.dataHash.mismatch`. A copy without its sidecar is still found in the ledger by its
+SHA-256. The text itself is what the visitor asked for (their words, or words spoken from their
+script); the manifest never carries it: with disclosure off it records only counts, the format
+and hashes, like every other output's parameters.
+"""
+from __future__ import annotations
+
+import codecs
+import mimetypes
+import re
+from pathlib import Path
+
+# The suffixes a TextArtifact may have, and the MIME type each is published and read as.
+TEXT_MIME = {".srt": "application/x-subrip", ".vtt": "text/vtt", ".txt": "text/plain"}
+EXTENSION = {mime: suffix.lstrip(".") for suffix, mime in TEXT_MIME.items()}
+# How much of a file is read to decide that it is text.
+_SNIFF_BYTES = 64 * 1024
+_SRT_START = re.compile(r"\A\s*\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
+# Control characters no subtitle or transcript holds (tab, newlines and form feed are fine).
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+WATERMARK_INFO = {"applied": False,
+                  "reason": "a text file carries no watermark; its sidecar manifest binds every byte by hash"}
+
+
+def mime_for_suffix(suffix: str) -> str:
+    """The MIME type of a text output with this suffix (".srt", ".vtt", ".txt"); ValueError otherwise."""
+    try:
+        return TEXT_MIME[suffix.lower()]
+    except KeyError:
+        raise ValueError(f"a text output's suffix must be one of {sorted(TEXT_MIME)}, not {suffix!r}") from None
+
+
+def is_text_mime(mime: str | None) -> bool:
+    """Whether `mime` is one of the studio's text output types."""
+    return (mime or "").split(";", 1)[0].strip().lower() in EXTENSION
+
+
+def text_media(text: str, mime: str) -> dict:
+    """What a manifest records about a text file: its format and size, never its words."""
+    media = {"format": mime, "characters": len(text), "bytes": len(text.encode("utf-8")),
+             "lines": len(text.splitlines())}
+    if mime != "text/plain":
+        media["cues"] = len(re.findall(r"-->", text))
+    return media
+
+
+def sniff_text(path: Path) -> str | None:
+    """The text MIME type of a file from its bytes (WebVTT, SRT, else plain UTF-8 text), or None
+    when the file is not text (not UTF-8, or holding control characters), or when its name says
+    it is a picture, a recording or a video (text there is a broken media file, not a transcript)."""
+    named = mimetypes.guess_type(path.name)[0] or ""
+    if named.split("/", 1)[0] in ("image", "audio", "video"):
+        return None
+    with open(path, "rb") as f:
+        data = f.read(_SNIFF_BYTES)
+    if not data:
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        # A character cut by the read's end is no error; one cut by the file's end is.
+        text = decoder.decode(data, final=len(data) < _SNIFF_BYTES)
+    except UnicodeDecodeError:
+        return None
+    text = text.removeprefix("\ufeff")
+    if _BINARY.search(text):
+        return None
+    if text.startswith("WEBVTT"):
+        return "text/vtt"
+    if _SRT_START.match(text):
+        return "application/x-subrip"
+    return "text/plain"
