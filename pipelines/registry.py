@@ -17,12 +17,10 @@ TASKS: dict[str, str] = {
     "preview_decoder": "pipelines.preview_decoder",
     "fill": "pipelines.fill",
     "variation": "pipelines.variation",
-    "upscale": "pipelines.upscale",
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
-    "transcribe": "pipelines.transcribe",
 }
 
 
