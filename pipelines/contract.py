@@ -70,6 +70,7 @@ class Task:
     download: Callable[[Any], Any] | None = None
     dtypes: tuple[str, ...] | None = None    # the dtypes it runs in; None: any the device offers
     styled: bool = False                     # the request has apply_style(StylePreset)
+    edit_action: str = "c2pa.edited"         # the C2PA action of an output made from a parentOf input
     uses_gpu: bool = True                    # False: a Ray replica asks for no GPU by default
     concurrent_requests: int = 1             # requests one loaded pipeline may run at once (1: not safe to share)
     tab: str | None = None                   # the label of the generic tab built from this contract (None: no

@@ -289,6 +289,8 @@ class ModelManager:
         kwargs: dict[str, Any] = {"revision": preset.revision}
         if preset.variant:
             kwargs["variant"] = preset.variant
+        if preset.weight_file:
+            kwargs["weight_file"] = preset.weight_file
         if self.offline:
             kwargs["local_files_only"] = True
         return preset.repo, kwargs

@@ -39,6 +39,7 @@ class ModelPreset:
     local_dir: str | None = None     # a folder in the on-disk layout of a download
     tiny: str | None = None          # tiny family built locally with random weights
     variant: str | None = None       # weights variant on the hub ("fp16")
+    weight_file: str = ""            # one checkpoint file in the repo or folder (upscalers read with spandrel)
     gated: bool = False              # the hub asks to accept its licence first (a token then fetches it)
     dtype: str = "auto"              # what the model prefers on a GPU: auto, fp16, bf16, fp32
     license_url: str = ""

@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "preview_decoder": "pipelines.preview_decoder",
     "fill": "pipelines.fill",
     "variation": "pipelines.variation",
+    "upscale": "pipelines.upscale",
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",

@@ -336,7 +336,7 @@ class Publisher:
                 disclose_prompt=self.cfg.disclose_prompt, studio_version=self.studio_version,
                 library_versions=self.library_versions, verdict=verdict, watermark=draft.watermark_info,
                 media=draft.media, ingredients=[i.info for i in ingredients], changed=draft.changed,
-                soft_bindings=draft.soft_bindings,
+                soft_bindings=draft.soft_bindings, edit_action=_edit_action(task),
                 created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             store_bytes = self._sign(draft, final, manifest, ingredients)
             if store_bytes is not None:
@@ -390,3 +390,10 @@ class Publisher:
             raise ProvenanceError(f"The signed {mime} file did not verify ({creds.error or failures}); "
                                   "it was not handed out.")
         return creds.store, creds.active
+
+
+def _edit_action(task: str) -> str:
+    """The C2PA action the task declares for an edit of a parentOf input (an upscale: c2pa.resized)."""
+    from pipelines import registry
+
+    return registry.contract(task).edit_action if task in registry.TASKS else "c2pa.edited"
