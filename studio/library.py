@@ -217,6 +217,11 @@ class Library:
     def _catch_up(self, db: sqlite3.Connection, session_ids: Iterable[str]) -> None:
         """Index the gallery rows of these sessions that the index does not have yet."""
         for session_id in session_ids:
+            counts = db.execute("SELECT (SELECT COUNT(*) FROM gallery WHERE session_id = ?), "
+                                "(SELECT COUNT(*) FROM library_items WHERE session_id = ?)",
+                                (session_id, session_id)).fetchone()
+            if counts[0] == counts[1]:  # the usual case: nothing to look for
+                continue
             rows = db.execute("SELECT g.* FROM gallery g LEFT JOIN library_items l ON l.id = g.id "
                               "WHERE g.session_id = ? AND l.id IS NULL", (session_id,)).fetchall()
             for r in rows:
@@ -287,7 +292,10 @@ class Library:
             scope = "(i.session_id = ?" + (f" OR i.board_id IN ({','.join('?' * len(boards))}))" if boards else ")")
             where = " AND ".join(filter(None, [scope, extra, "library_fts MATCH ?" if match else ""]))
             params = [session_id, *boards, *args, *([match] if match else [])]
-            source = "library_items i" + (" JOIN library_fts ON library_fts.rowid = i.rowid" if match else "")
+            # The full-text match drives the join (CROSS JOIN keeps SQLite from putting it inside a scan
+            # of the session's rows, which would run the match once per row).
+            source = "library_fts CROSS JOIN library_items i ON i.rowid = library_fts.rowid" if match \
+                else "library_items i"
             total = db.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
             order = {"newest": "i.created DESC, i.rowid DESC", "oldest": "i.created, i.rowid",
                      "relevance": ("library_fts.rank, " if match else "") + "i.created DESC, i.rowid DESC"}[sort]

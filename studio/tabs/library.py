@@ -1,0 +1,220 @@
+"""The Library tab: one place to find anything the visitor made, across tabs and storyboards.
+
+Search words (prompts, board and shot text, automatic captions and tags; see studio/library.py for
+what a query may say), filters, sort and pages; tick items to download them as one ZIP of the signed
+files, or to delete them. API: `library_search` (JSON), `library_download` (a ZIP of ids).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from studio.library import KINDS, SORTS, Filters, Page
+from studio.sessions import Session, ensure
+from studio.service import Studio
+
+ANY = "any"
+ICONS = {"image": "🖼", "audio": "🔊", "video": "🎞", "text": "📝"}
+ZIP_KEEP_S = 3600          # a ZIP made for a download is removed after this long
+
+
+def build(studio: Studio, session_state: gr.State) -> None:
+    """Add the Library tab: search row, filters, the page's items, and what to do with a selection."""
+    with gr.Tab("Library", id="library") as tab:
+        search = _search_row()
+        filters = _filter_box()
+        results = _results()
+        actions = _actions()
+        api = _api_controls()
+    page_state = gr.State(0)
+    fields = [search.query, filters.kind, filters.task, filters.model, filters.date_from, filters.date_to,
+              filters.verdict, filters.license, filters.shared, search.sort]
+    shown = [results.gallery, results.pick, results.summary, page_state, session_state]
+    run = lambda delta: (lambda session, page, *values: show(studio, session, page, delta, *values))  # noqa: E731
+    for trigger in (search.button.click, search.query.submit):
+        trigger(run(None), [session_state, page_state, *fields], shown, api_name=False, queue=False)
+    results.older.click(run(+1), [session_state, page_state, *fields], shown, api_name=False, queue=False)
+    results.newer.click(run(-1), [session_state, page_state, *fields], shown, api_name=False, queue=False)
+    tab.select(lambda session, *values: (*facet_updates(studio, session), *show(studio, session, 0, None, *values)),
+               [session_state, *fields], [filters.task, filters.model, filters.verdict, *shown], api_name=False,
+               queue=False)
+    actions.download.click(lambda session, ids, shared: download(studio, session, ids, shared),
+                           [session_state, results.pick, filters.shared], [actions.file, actions.status, session_state],
+                           api_name=False)
+    actions.delete.click(lambda session, ids, sure: delete(studio, session, ids, sure),
+                         [session_state, results.pick, actions.confirm], [actions.status, actions.confirm,
+                                                                          session_state], api_name=False,
+                         queue=False).success(run(0), [session_state, page_state, *fields], shown, api_name=False,
+                                           queue=False)
+    api.search.click(lambda session, *values: api_search(studio, session, *values),
+                     [session_state, *api.inputs], [api.json, session_state], api_name="library_search", queue=False)
+    api.zip.click(lambda session, ids, shared: api_download(studio, session, ids, shared),
+                  [session_state, api.ids, api.shared], [api.file, session_state], api_name="library_download")
+
+
+def _search_row() -> SimpleNamespace:
+    with gr.Row():
+        query = gr.Textbox(label="Search", placeholder='words, "a phrase", prefix*', scale=5,
+                           elem_id="library-query", max_length=10_000)
+        sort = gr.Dropdown(list(SORTS), value="newest", label="Sort", scale=1, elem_id="library-sort")
+        button = gr.Button("Search", variant="primary", scale=1, elem_id="library-search")
+    return SimpleNamespace(query=query, sort=sort, button=button)
+
+
+def _filter_box() -> SimpleNamespace:
+    with gr.Accordion("Filters", open=False):
+        with gr.Row():
+            kind = gr.Dropdown([ANY, *KINDS], value=ANY, label="Kind", elem_id="library-kind")
+            task = gr.Dropdown([ANY], value=ANY, label="Made by (task)", elem_id="library-task")
+            model = gr.Dropdown([ANY], value=ANY, label="Model", elem_id="library-model")
+            verdict = gr.Dropdown([ANY], value=ANY, label="Detector verdict")
+        with gr.Row():
+            date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="library-from")
+            date_to = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="library-to")
+            license = gr.Textbox(label="Licence contains", elem_id="library-license")
+            shared = gr.Textbox(label="Also search a board shared with you (its link)", elem_id="library-shared")
+    return SimpleNamespace(kind=kind, task=task, model=model, verdict=verdict, date_from=date_from,
+                           date_to=date_to, license=license, shared=shared)
+
+
+def _results() -> SimpleNamespace:
+    summary = gr.Markdown(elem_id="library-summary")
+    gallery = gr.Gallery(label="Images and video on this page", columns=6, height="auto", elem_id="library-gallery")
+    pick = gr.CheckboxGroup([], label="Items on this page (tick to select)", elem_id="library-pick")
+    with gr.Row():
+        newer = gr.Button("◀ Newer page", size="sm", elem_id="library-newer")
+        older = gr.Button("Older page ▶", size="sm", elem_id="library-older")
+    return SimpleNamespace(summary=summary, gallery=gallery, pick=pick, newer=newer, older=older)
+
+
+def _actions() -> SimpleNamespace:
+    with gr.Row():
+        download = gr.Button("Download selected (ZIP)", elem_id="library-download")
+        confirm = gr.Checkbox(False, label="Yes, delete the selected items for good", elem_id="library-confirm")
+        delete = gr.Button("Delete selected", variant="stop", elem_id="library-delete")
+    status = gr.Markdown(elem_id="library-status")
+    file = gr.File(label="Your ZIP of signed files", elem_id="library-zip")
+    return SimpleNamespace(download=download, confirm=confirm, delete=delete, status=status, file=file)
+
+
+def _api_controls() -> SimpleNamespace:
+    """Hidden controls behind the named API endpoints."""
+    with gr.Row(visible=False):
+        inputs = [gr.Textbox(label="query"), gr.Textbox(label="kind"), gr.Textbox(label="task"),
+                  gr.Textbox(label="model"), gr.Textbox(label="date_from"), gr.Textbox(label="date_to"),
+                  gr.Textbox(label="verdict"), gr.Textbox(label="license"), gr.Textbox(label="shared board link"),
+                  gr.Textbox("newest", label="sort"), gr.Number(0, precision=0, label="page (0: the first)"),
+                  gr.Number(24, precision=0, label="page_size")]
+        ids, shared = gr.Textbox(label="ids (comma-separated)"), gr.Textbox(label="shared board link")
+        json_out, file_out = gr.JSON(), gr.File()
+        search, zip_button = gr.Button(), gr.Button()
+    return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, json=json_out, file=file_out, search=search,
+                           zip=zip_button)
+
+
+# ---- handlers -------------------------------------------------------------------------------------
+
+
+def _filters(kind, task, model, date_from, date_to, verdict, license) -> Filters:
+    pick = lambda v: "" if v in (None, ANY) else str(v).strip()  # noqa: E731
+    return Filters(kind=pick(kind), task=pick(task), model=pick(model), date_from=pick(date_from),
+                   date_to=pick(date_to), verdict=pick(verdict), license=pick(license))
+
+
+def find(studio: Studio, session: Session, query, kind, task, model, date_from, date_to, verdict, license,
+         shared, sort, page: int, page_size: int | None = None) -> Page:
+    """The library search behind the tab and the API; studio errors become `gr.Error`."""
+    try:
+        return studio.library.search(session.id, query or "", _filters(kind, task, model, date_from, date_to,
+                                                                      verdict, license),
+                                     sort=sort or "newest", page=page, shared=[shared] if shared else [],
+                                     page_size=page_size or studio.settings.gallery_page_size)
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+
+
+def show(studio: Studio, session, page: int, delta: int | None, *values) -> tuple:
+    """(gallery, selection choices, summary, page, session) for the tab; delta None: back to page 0."""
+    session = ensure(session)
+    page = 0 if delta is None else max(0, int(page or 0) + delta)
+    found = find(studio, session, *values, page=page)
+    if found.hits == [] and page > 0 and delta:  # past the end (items deleted meanwhile): the last page
+        page = max(0, found.pages - 1)
+        found = find(studio, session, *values, page=page)
+    visual = [(h.item.path, label(h, 60)) for h in found.hits if h.item.mime.split("/")[0] in ("image", "video")]
+    choices = [(label(h), h.item.id) for h in found.hits]
+    summary = (f"**{found.total}** item(s) · page {page + 1} of {found.pages}" if found.total
+               else "Nothing found: try fewer words, a prefix (fox*), or clear the filters.")
+    return visual, gr.update(choices=choices, value=[]), summary, page, session
+
+
+def label(hit, width: int = 90) -> str:
+    """One line naming an item: kind, task, date, its words, its tags."""
+    it, shown = hit.item, hit.to_dict()
+    words = shown["prompt"] or shown["auto_caption"] or it.caption
+    when = dt.datetime.fromtimestamp(it.created, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    tags = f" · tags: {', '.join(shown['tags'][:5])}" if shown["tags"] else ""
+    shared = " · shared board" if not hit.own else ""
+    text = f"{ICONS.get(it.mime.split('/')[0], '•')} {it.task.replace('_', ' ')} · {when} · {words}"
+    return (text[:width] + "…" if len(text) > width else text) + tags + shared
+
+
+def facet_updates(studio: Studio, session) -> tuple:
+    """Dropdown choices from what the visitor's items have."""
+    facets = studio.library.facets(ensure(session).id)
+    return tuple(gr.update(choices=[ANY, *facets[k]]) for k in ("task", "model", "verdict"))
+
+
+def _zip_path() -> Path:
+    folder = Path(tempfile.gettempdir()) / "studio-library-zips"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.zip"):  # a download is fetched at once; old ZIPs only take space
+        if time.time() - old.stat().st_mtime > ZIP_KEEP_S:
+            old.unlink(missing_ok=True)
+    return Path(tempfile.mkdtemp(dir=folder)) / f"library-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}.zip"
+
+
+def download(studio: Studio, session, ids, shared) -> tuple:
+    session = ensure(session)
+    try:
+        path, count = studio.library.zip(session.id, ids or [], _zip_path(), shared=[shared] if shared else [])
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    return str(path), f"{count} signed file(s) in the ZIP (each carries its own Content Credentials).", session
+
+
+def delete(studio: Studio, session, ids, sure: bool) -> tuple:
+    session = ensure(session)
+    if not ids:
+        raise gr.Error("Select one or more items first (tick them in the list).", print_exception=False)
+    if not sure:
+        raise gr.Error("Tick “Yes, delete the selected items for good” first: deleting cannot be undone.",
+                       print_exception=False)
+    count = studio.library.delete(session.id, ids)
+    skipped = len(ids) - count
+    note = f" ({skipped} not yours to delete or already gone)" if skipped else ""
+    return f"Deleted {count} item(s){note}.", False, session
+
+
+def api_search(studio: Studio, session, query, kind, task, model, date_from, date_to, verdict, license, shared,
+               sort, page, page_size) -> tuple:
+    """`/library_search`: one page of results as JSON (no server paths)."""
+    session = ensure(session)
+    number = int(page) if isinstance(page, (int, float)) and page == page else 0
+    size = int(page_size) if isinstance(page_size, (int, float)) and page_size == page_size else 24
+    found = find(studio, session, query, kind or ANY, task or ANY, model or ANY, date_from, date_to, verdict or ANY,
+                 license, shared, sort, page=number, page_size=size)
+    return {"total": found.total, "page": found.page, "pages": found.pages, "page_size": found.page_size,
+            "items": [h.to_dict() for h in found.hits]}, session
+
+
+def api_download(studio: Studio, session, ids: str, shared: str) -> tuple:
+    """`/library_download`: a ZIP of the signed files with these ids (comma-separated)."""
+    path, _, session = download(studio, session, [i.strip() for i in (ids or "").split(",") if i.strip()], shared)
+    return path, session
