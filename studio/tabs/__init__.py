@@ -9,6 +9,7 @@ TABS = [
     "studio.tabs.voice",
     "studio.tabs.music", "studio.tabs.sound_effects",
     "studio.tabs.storyboard",
+    "studio.tabs.library",
     "studio.tabs.verify",
     "studio.tabs.detect",
     "studio.tabs.models",
