@@ -277,6 +277,26 @@ _TYPES = {"whole": int, "number": float, "text": str, "choice": str}
 
 def field_options(contract) -> list:
     """The request fields that get an option of their own (`--steps 8`), by their declared kind."""
+def cmd_library_search(args) -> int:
+    """Search the CLI's own outputs (session "cli") as the Library tab does: JSON lines or a table."""
+    from studio.gallery import GalleryStore
+    from studio.library import Filters, Library
+    from studio.settings import load_settings
+
+    settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    library = Library(GalleryStore(settings.db_path))
+    page = library.search("cli", args.query, Filters(kind=args.kind or "", task=args.task or "", model=args.model or "",
+                                                     date_from=args.since or "", date_to=args.until or ""),
+                          sort=args.sort, page=args.page, page_size=args.limit)
+    for hit in page.hits:
+        shown = hit.to_dict()
+        print(json.dumps(shown, ensure_ascii=False) if args.json else
+              f"{shown['id']}  {shown['created'][:16]}  {shown['task']:<14} {shown['prompt'][:60]}")
+    if not args.json:
+        print(f"{page.total} found; page {page.page + 1} of {page.pages}", file=sys.stderr)
+    return 0
+
+
     return [f for f in contract.fields() if f.name not in _OWN_OPTIONS and f.name != contract.text_field
             and (f.kind in _TYPES or f.kind == "flag")]
 
@@ -387,4 +407,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+
+    lib = sub.add_parser("library", help="search what the CLI made").add_subparsers(dest="action", required=True)
+    find = lib.add_parser("search", help='words, "a phrase", prefix*; empty: everything')
+    find.add_argument("query", nargs="?", default="")
+    for flag in ("kind", "task", "model", "since", "until"):
+        find.add_argument(f"--{flag}", help="YYYY-MM-DD" if flag in ("since", "until") else None)
+    find.add_argument("--sort", default="newest", choices=("newest", "oldest", "relevance"))
+    find.add_argument("--page", type=int, default=0)
+    find.add_argument("--limit", type=int, default=24, help="items per page (at most 100)")
+    find.add_argument("--json", action="store_true", help="one JSON object per item")
+    find.set_defaults(func=cmd_library_search)
     sys.exit(main())
