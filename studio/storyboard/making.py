@@ -9,7 +9,7 @@ made meanwhile is kept.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from pipelines.errors import Cancelled, InputError, StudioError
 from pipelines.progress import ProgressEvent
@@ -18,9 +18,8 @@ from studio.jobs import JobDone
 from studio.storyboard import board as bd
 from studio.storyboard import exports as ex
 from studio.storyboard.board import Board
-
-if TYPE_CHECKING:
-    from studio.storyboard.service import BoardService, Finished, Step
+from studio.storyboard.events import (EXPORT_TASK, MUSIC_TASK, VOICE_TASK, BoardHost, ExportRequest, Finished,
+                                      Step)
 
 WAV_MIMES = ("audio/wav", "audio/x-wav", "audio/wave")
 
@@ -40,11 +39,10 @@ def _shot_by_id(board: Board, shot_id: str):
     return next((s for s in board.shots if s.id == shot_id), None)
 
 
-def generate_voices(service: "BoardService", session_id: str, board_id: str, voice_model: str | None,
-                    voices: dict[str, str] | None, only_missing: bool) -> Iterator["Step | Finished"]:
+def generate_voices(service: BoardHost, session_id: str, board_id: str, voice_model: str | None,
+                    voices: dict[str, str] | None, only_missing: bool) -> Iterator[Step | Finished]:
     """One speech take per dialogue line, each speaker in their own voice of the board's speech model."""
     from pipelines import speech
-    from studio.storyboard.service import VOICE_TASK, Finished, Step
 
     board = service.get(session_id, board_id)
     if voice_model:
@@ -59,17 +57,7 @@ def generate_voices(service: "BoardService", session_id: str, board_id: str, voi
                          "the speaker first), then make the voice-over.")
     yield Step("Loading the voice model", 0, max(1, len(lines)))
     info = speech.describe(service.studio.models.get(VOICE_TASK, board.voice_model).pipe)
-    if voices is not None:
-        for speaker, voice in voices.items():
-            if voice and info.speakers and voice not in info.speakers:
-                raise InputError(f"The voice {voice!r} for {speaker} is not one of {preset.label}'s: choose one of "
-                                 f"{', '.join(info.speakers[:12])}.")
-        board.voices = {k: v for k, v in voices.items() if v}
-    bd.assign_voices(board, list(info.speakers))
-    service.store.save_settings(board)
-    notices = [] if len(info.speakers) >= len(board.speakers()) else [
-        f"{preset.label} has {len(info.speakers) or 'no'} built-in voice(s) for {len(board.speakers())} speakers; "
-        "some speakers share a voice."]
+    notices = _cast_voices(service, board, voices, list(info.speakers), preset.label)
     made, failed, items = 0, [], []
     stop = service._begin(session_id)
     try:
@@ -106,6 +94,23 @@ def generate_voices(service: "BoardService", session_id: str, board_id: str, voi
     yield Finished(service.get(session_id, board_id), message, notices, items)
 
 
+def _cast_voices(service: BoardHost, board: Board, voices: dict[str, str] | None, speakers: list[str],
+                 label: str) -> list[str]:
+    """Give every speaker a voice of the model (the visitor's choices first) and save them; the notice
+    when the model has fewer voices than the board has speakers."""
+    if voices is not None:
+        for speaker, voice in voices.items():
+            if voice and speakers and voice not in speakers:
+                raise InputError(f"The voice {voice!r} for {speaker} is not one of {label}'s: choose one of "
+                                 f"{', '.join(speakers[:12])}.")
+        board.voices = {k: v for k, v in voices.items() if v}
+    bd.assign_voices(board, speakers)
+    service.store.save_settings(board)
+    return [] if len(speakers) >= len(board.speakers()) else [
+        f"{label} has {len(speakers) or 'no'} built-in voice(s) for {len(board.speakers())} speakers; "
+        "some speakers share a voice."]
+
+
 def _record_take(service, board: Board, shot_id: str, j: int, line, *, item: GalleryItem | None = None,
                  voice: str = "", error: str = "") -> Board:
     fresh = service.store.get(board.session_id, board.id) or board
@@ -126,11 +131,10 @@ def _record_take(service, board: Board, shot_id: str, j: int, line, *, item: Gal
     return fresh
 
 
-def generate_music(service: "BoardService", session_id: str, board_id: str, prompt: str | None,
-                   music_model: str | None) -> Iterator["Step | Finished"]:
+def generate_music(service: BoardHost, session_id: str, board_id: str, prompt: str | None,
+                   music_model: str | None) -> Iterator[Step | Finished]:
     """A music bed as long as the board (up to the model's limit; the animatic loops a shorter bed)."""
     from pipelines import music
-    from studio.storyboard.service import MUSIC_TASK, Finished
 
     board = service.get(session_id, board_id)
     board.music_prompt = (prompt if prompt is not None else board.music_prompt or "").strip()
@@ -153,11 +157,12 @@ def generate_music(service: "BoardService", session_id: str, board_id: str, prom
     yield Finished(fresh, f"Made a {duration:g}-s music bed.", notices + list(outcome.notices), list(outcome.items))
 
 
-def export(service: "BoardService", session_id: str, board_id: str, kind: str) -> Iterator["Step | Finished"]:
-    """Make one export of the board as a job, sign it with every component as an ingredient, list it."""
-    from studio.storyboard.service import EXPORT_TASK, ExportRequest, Finished, Step
+EXPORT_NAMES = {"pdf": "contact sheet.pdf", "zip": "panels.zip", "animatic": "animatic.mp4"}
 
-    if kind not in ("pdf", "zip", "animatic"):
+
+def export(service: BoardHost, session_id: str, board_id: str, kind: str) -> Iterator[Step | Finished]:
+    """Make one export of the board as a job, sign it with every component as an ingredient, list it."""
+    if kind not in EXPORT_NAMES:
         raise InputError(f"Unknown export {kind!r}: choose pdf, zip or animatic.")
     board = service.get(session_id, board_id)
     if kind == "animatic":
@@ -165,53 +170,16 @@ def export(service: "BoardService", session_id: str, board_id: str, kind: str) -
     notices: list[str] = []
 
     def work(record, progress) -> list[GalleryItem]:
-        folder = service.folder / board.id / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        publisher = service.studio.publisher
-        names = {"pdf": "contact sheet.pdf", "zip": "panels.zip", "animatic": "animatic.mp4"}
-        title = f"{board.title} — {names[kind]}"
+        title = f"{board.title} — {EXPORT_NAMES[kind]}"
         if kind == "animatic":
-            def on_frame(i: int, n: int) -> None:  # the encoder reads every frame twice: checking, then encoding
-                if i % 12 == 0:
-                    progress.update(i, n, "rendering and encoding frames")
-
-            artifact, found = ex.animatic_artifact(board, on_frame)
-            notices.extend(found)
-            params = ex.export_params(board, "animatic", **{k: v for k, v in artifact.params.items() if k != "shots"})
-            artifact.params = params
-            published = publisher.publish(artifact, task=EXPORT_TASK, session_id=session_id,
-                                          inputs=ex.ingredients(board, audio=True), title=title)
+            published = _publish_animatic(service, board, session_id, title, progress, notices)
         else:
-            progress.update(0, 1, "laying out" if kind == "pdf" else "packing")
-            path = folder / f".{secrets.token_hex(8)}.{kind}"
-            try:
-                if kind == "pdf":
-                    ex.contact_sheet(board, path)
-                    params = ex.export_params(board, "contact sheet", pages=-(-len(board.shots) // 6))
-                else:
-                    params = ex.export_params(board, "panels zip", files=ex.panels_zip(board, path))
-                progress.update(0, 1, "signing")
-                mime = "application/pdf" if kind == "pdf" else "application/zip"
-                published = [publisher.publish_file(path, mime, task=EXPORT_TASK, session_id=session_id,
-                                                    inputs=ex.ingredients(board, audio=False), title=title,
-                                                    params=params)]
-            finally:
-                path.unlink(missing_ok=True)
-        items = []
-        for p in published:
-            item = GalleryItem(id=p.id, session_id=session_id, task=EXPORT_TASK, path=str(p.path), mime=p.mime,
-                               caption=f"{board.title} · {kind} · {len(board.shots)} shots · {board.duration_s:g} s",
-                               params=p.params, created=now())
-            service.studio.gallery.add(item)
-            record.outputs.append(p.id)
-            items.append(item)
-        return items
+            published = _publish_document(service, board, session_id, kind, title, progress)
+        return _list_exports(service, board, session_id, kind, record, published)
 
     items = None
-    from studio.widgets import client_address  # the visitor's address, for the per-address limit
-
     for event in service.studio.jobs.stream(session_id, EXPORT_TASK, ExportRequest(board.id, kind), work,
-                                            client=client_address(service.studio)):
+                                            client=service.client()):
         if isinstance(event, JobDone):
             items = event.value  # read on to the stream's end, so the job is recorded as done
         elif isinstance(event, ProgressEvent):
@@ -219,3 +187,51 @@ def export(service: "BoardService", session_id: str, board_id: str, kind: str) -
     name = "animatic" if kind == "animatic" else kind.upper()
     yield Finished(board, f"Exported the {name}: signed, with {len(ex.ingredients(board, audio=kind == 'animatic'))} "
                           "ingredient(s).", notices, items or [])
+
+
+def _publish_animatic(service: BoardHost, board: Board, session_id: str, title: str, progress,
+                      notices: list[str]) -> list:
+    """Render, encode and publish the animatic (watermarked and signed like any video)."""
+    def on_frame(i: int, n: int) -> None:  # the encoder reads every frame twice: checking, then encoding
+        if i % 12 == 0:
+            progress.update(i, n, "rendering and encoding frames")
+
+    artifact, found = ex.animatic_artifact(board, on_frame)
+    notices.extend(found)
+    artifact.params = ex.export_params(board, "animatic", **{k: v for k, v in artifact.params.items() if k != "shots"})
+    return service.studio.publisher.publish(artifact, task=EXPORT_TASK, session_id=session_id,
+                                            inputs=ex.ingredients(board, audio=True), title=title)
+
+
+def _publish_document(service: BoardHost, board: Board, session_id: str, kind: str, title: str, progress) -> list:
+    """Lay out the PDF contact sheet or pack the ZIP of panels, then sign it as it is."""
+    folder = service.folder / board.id / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    progress.update(0, 1, "laying out" if kind == "pdf" else "packing")
+    path = folder / f".{secrets.token_hex(8)}.{kind}"
+    try:
+        if kind == "pdf":
+            ex.contact_sheet(board, path)
+            params = ex.export_params(board, "contact sheet", pages=-(-len(board.shots) // 6))
+        else:
+            params = ex.export_params(board, "panels zip", files=ex.panels_zip(board, path))
+        progress.update(0, 1, "signing")
+        mime = "application/pdf" if kind == "pdf" else "application/zip"
+        return [service.studio.publisher.publish_file(path, mime, task=EXPORT_TASK, session_id=session_id,
+                                                      inputs=ex.ingredients(board, audio=False), title=title,
+                                                      params=params)]
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _list_exports(service: BoardHost, board: Board, session_id: str, kind: str, record, published) -> list[GalleryItem]:
+    """Add the published export to the visitor's gallery and to its job's record."""
+    items = []
+    for p in published:
+        item = GalleryItem(id=p.id, session_id=session_id, task=EXPORT_TASK, path=str(p.path), mime=p.mime,
+                           caption=f"{board.title} · {kind} · {len(board.shots)} shots · {board.duration_s:g} s",
+                           params=p.params, created=now())
+        service.studio.gallery.add(item)
+        record.outputs.append(p.id)
+        items.append(item)
+    return items

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from pipelines.errors import Cancelled, InputError, StudioError
 from pipelines.media import InputFile
@@ -24,9 +24,8 @@ from studio.gallery import GalleryItem
 from studio.service import NeedsConfirmation
 from studio.sessions import random_seed
 from studio.storyboard.board import Board
-
-if TYPE_CHECKING:
-    from studio.storyboard.service import BoardService, Finished, Step
+from studio.storyboard.events import PANEL_TASK, BoardHost, Finished, Step
+from studio.storyboard.making import merge_notices
 
 REFERENCE_SIDE = 1024   # the adapter's image encoder sees 224 px; a smaller copy travels in the request
 
@@ -34,7 +33,6 @@ REFERENCE_SIDE = 1024   # the adapter's image encoder sees 224 px; a smaller cop
 @dataclass
 class PanelRun:
     """The panels a visitor asked for on one board and not made yet."""
-
     id: str
     session_id: str
     board_id: str
@@ -64,10 +62,8 @@ class PanelRun:
         return message
 
 
-def reference_model(service: "BoardService", model: str) -> str | None:
+def reference_model(service: BoardHost, model: str) -> str | None:
     """The preset that follows a reference on `model`'s weights: itself, or its IP-Adapter twin."""
-    from studio.storyboard.service import PANEL_TASK
-
     presets = service.studio.models.presets(PANEL_TASK)
     preset = service.studio.models.preset(PANEL_TASK, model)
     if preset.ip_adapter:
@@ -76,18 +72,14 @@ def reference_model(service: "BoardService", model: str) -> str | None:
     return next((p.name for p in presets.values() if p.ip_adapter and weights(p) == weights(preset)), None)
 
 
-def reference_models(service: "BoardService") -> list[str]:
+def reference_models(service: BoardHost) -> list[str]:
     """Board models whose panels can follow a reference (the plain ones with an adapter twin, and the twins)."""
-    from studio.storyboard.service import PANEL_TASK
-
     return [name for name in service.studio.models.presets(PANEL_TASK) if reference_model(service, name)]
 
 
-def plan(service: "BoardService", session_id: str, board_id: str, numbers=None, only_missing: bool = False,
+def plan(service: BoardHost, session_id: str, board_id: str, numbers=None, only_missing: bool = False,
          new_take: bool = False, confirmed: bool = False) -> PanelRun:
     """Which panels to make (all by default); replaces the visitor's earlier run on this board."""
-    from studio.storyboard.service import PANEL_TASK
-
     board = service.get(session_id, board_id)
     service.studio.models.preset(PANEL_TASK, board.model)
     indices = [board.index(n) for n in numbers] if numbers else list(range(len(board.shots)))
@@ -106,21 +98,19 @@ def plan(service: "BoardService", session_id: str, board_id: str, numbers=None, 
     return run
 
 
-def current(service: "BoardService", session_id: str, board_id: str) -> PanelRun | None:
+def current(service: BoardHost, session_id: str, board_id: str) -> PanelRun | None:
     with service._lock:
         return service._runs.get((session_id, board_id))
 
 
-def _close(service: "BoardService", run: PanelRun) -> None:
+def _close(service: BoardHost, run: PanelRun) -> None:
     with service._lock:
         if service._runs.get((run.session_id, run.board_id)) is run:
             del service._runs[(run.session_id, run.board_id)]
 
 
-def next_panel(service: "BoardService", run: PanelRun) -> Iterator["Step | Finished"]:
+def next_panel(service: BoardHost, run: PanelRun) -> Iterator[Step | Finished]:
     """Make the run's next panel (one job); ends with a `Finished` whose `remaining` says what is left."""
-    from studio.storyboard.service import Finished, Step
-
     if run.cancelled.is_set() or not run.shot_ids:
         _close(service, run)
         board = service.get(run.session_id, run.board_id)
@@ -142,9 +132,7 @@ def next_panel(service: "BoardService", run: PanelRun) -> Iterator["Step | Finis
                    run.notices, [], remaining=run.remaining)
 
 
-def _make(service: "BoardService", run: PanelRun, board: Board, i: int, k: int) -> Iterator["Step"]:
-    from studio.storyboard.making import merge_notices
-    from studio.storyboard.service import PANEL_TASK, Step
+def _make(service: BoardHost, run: PanelRun, board: Board, i: int, k: int) -> Iterator[Step]:
 
     shot = board.shots[i]
     seed = (shot.seed if shot.seed_locked else random_seed()) if run.new_take else board.seed_for(i, random_seed())
@@ -172,11 +160,9 @@ def _make(service: "BoardService", run: PanelRun, board: Board, i: int, k: int) 
                _record_panel(service, board, shot.id, item=image, seed=seed, prompt=shot.prompt))
 
 
-def make_all(service: "BoardService", session_id: str, board_id: str, numbers=None, only_missing: bool = False,
-             new_take: bool = False, confirmed: bool = False) -> Iterator["Step | Finished"]:
+def make_all(service: BoardHost, session_id: str, board_id: str, numbers=None, only_missing: bool = False,
+             new_take: bool = False, confirmed: bool = False) -> Iterator[Step | Finished]:
     """Plan and make every panel in this thread, one job each (the CLI, tests and benchmarks)."""
-    from studio.storyboard.service import Finished
-
     run = plan(service, session_id, board_id, numbers, only_missing, new_take, confirmed)
     if not run.total:
         yield Finished(service.get(session_id, board_id), NOTHING_TO_MAKE)
@@ -195,7 +181,7 @@ NOTHING_TO_MAKE = ("Every shot already has an up-to-date panel; untick 'only sho
                    "all again.")
 
 
-def panel_request(service: "BoardService", board: Board, prompt: str, seed: int):
+def panel_request(service: BoardHost, board: Board, prompt: str, seed: int):
     """The text-to-image request of one panel and its inputs (the reference, as an ingredient)."""
     from pipelines.text_to_image import Request
 
@@ -223,10 +209,8 @@ def load_reference(path: str):
     return image
 
 
-def reference_notices(service: "BoardService", board: Board) -> list[str]:
+def reference_notices(service: BoardHost, board: Board) -> list[str]:
     """What the visitor should know about the board's reference for this run."""
-    from studio.storyboard.service import PANEL_TASK
-
     if not board.reference_path:
         return []
     twin = reference_model(service, board.model)

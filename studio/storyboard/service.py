@@ -11,9 +11,8 @@ from __future__ import annotations
 import shutil
 import threading
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
@@ -26,56 +25,39 @@ from studio.jobs import JobDone
 from studio.service import NeedsConfirmation, Studio
 from studio.sessions import random_seed
 from studio.storyboard import board as bd
+from studio.storyboard import making, panels
 from studio.storyboard.board import Board
-from studio.storyboard.script import DEFAULT_DURATION_S, parse_script
+from studio.storyboard.events import (EXPORT_TASK, MUSIC_TASK, PANEL_TASK, SCOPE, VOICE_TASK, ExportRequest, Finished,
+                                      Step)
+from studio.storyboard.script import DEFAULT_DURATION_S, parse_dialogue_block, parse_script
 from studio.storyboard.store import BoardStore
 
-PANEL_TASK, VOICE_TASK, MUSIC_TASK, EXPORT_TASK = "text_to_image", "speech", "music", "storyboard"
-SCOPE = EXPORT_TASK  # the Storyboard tab's jobs (exports have it as their task): its Cancel stops these only
 REFERENCE_MAX_BYTES = 40 * 2**20
 REFERENCE_MAX_PIXELS = 40_000_000
 REFERENCE_MIN_SIDE = 64
 DELETED = "This board was deleted or never existed."
 MAX_TITLE_CHARS, MAX_LOOK_CHARS = 120, 500   # the text policy's limits (pipelines.checks.text)
-
-
-@dataclass
-class Step:
-    """Progress of a board operation; `board` is set when something on the board changed."""
-
-    label: str
-    done: float
-    total: float
-    board: Board | None = None
-
-
-@dataclass
-class Finished:
-    board: Board
-    message: str
-    notices: list[str] = field(default_factory=list)
-    items: list[GalleryItem] = field(default_factory=list)
-    remaining: int = 0          # panels of the run still to make (each its own queued event)
-
-
-@dataclass
-class ExportRequest:
-    """What an export job records (the job manager keeps one per job)."""
-
-    board_id: str
-    kind: str
+__all__ = ["BoardService", "Step", "Finished", "ExportRequest", "PANEL_TASK", "VOICE_TASK", "MUSIC_TASK",
+           "EXPORT_TASK", "SCOPE", "DELETED", "check_reference_image", "frame_size", "token_from"]
 
 
 class BoardService:
     """Storyboards of every visitor, each reachable only with its owner's session id (or a share token)."""
 
-    def __init__(self, studio: Studio):
+    def __init__(self, studio: Studio, client: Callable[[], str | None] | None = None):
+        """`client` says the network address of the visitor being served (the tab reads it from the
+        Gradio request), for the per-address job limit; without it (the CLI, tests) there is none."""
         self.studio = studio
+        self._client = client
         self.store = BoardStore(studio.settings.db_path)
         self.folder = studio.settings.data_dir / "storyboards"
         self._stops: dict[str, threading.Event] = {}
         self._runs: dict[tuple[str, str], Any] = {}   # (session, board) -> its panels.PanelRun
         self._lock = threading.Lock()
+
+    def client(self) -> str | None:
+        """The address of the visitor this call serves, if the caller said how to find it."""
+        return self._client() if self._client is not None else None
 
     @property
     def max_shots(self) -> int:
@@ -214,8 +196,6 @@ class BoardService:
 
     def edit_shot(self, session_id: str, board_id: str, number: Any, *, dialogue_text: str | None = None,
                   **changes: Any) -> Board:
-        from studio.storyboard.script import parse_dialogue_block
-
         board = self.get(session_id, board_id)
         if dialogue_text is not None:
             changes["dialogue"] = parse_dialogue_block(dialogue_text)
@@ -307,10 +287,8 @@ class BoardService:
         """One job through Studio.stream: yields Steps; returns (via StopIteration) its Outcome."""
         outcome = None
         # Read the stream to its end: leaving it at JobDone would close it, which marks the job cancelled.
-        from studio.widgets import client_address  # the visitor's address, for the per-address limit
-
-        for event in self.studio.stream(task, request, session_id, inputs, confirmed,
-                                        client=client_address(self.studio), scope=SCOPE):
+        for event in self.studio.stream(task, request, session_id, inputs, confirmed, client=self.client(),
+                                        scope=SCOPE):
             if isinstance(event, JobDone):
                 outcome = event.value
             elif isinstance(event, ProgressEvent):
@@ -326,58 +304,42 @@ class BoardService:
                         only_missing: bool = False, new_take: bool = False,
                         confirmed: bool = False) -> Iterator[Step | Finished]:
         """Make the chosen panels (all by default) in this thread, one job each (CLI, tests, one panel)."""
-        from studio.storyboard.panels import make_all
-
-        return make_all(self, session_id, board_id, numbers, only_missing, new_take, confirmed)
+        return panels.make_all(self, session_id, board_id, numbers, only_missing, new_take, confirmed)
 
     def plan_panels(self, session_id: str, board_id: str, *, only_missing: bool = False,
                     confirmed: bool = False):
         """Mark the panels to make (a `panels.PanelRun`); `next_panel` then makes one per call."""
-        from studio.storyboard.panels import plan
-
-        return plan(self, session_id, board_id, None, only_missing, False, confirmed)
+        return panels.plan(self, session_id, board_id, None, only_missing, False, confirmed)
 
     def next_panel(self, session_id: str, board_id: str, run_id: str = "") -> Iterator[Step | Finished]:
         """Make the next panel of the visitor's run on this board (one job); `Finished.remaining` says
         how many are left. A run that was replaced (`run_id` no longer current) makes nothing."""
-        from studio.storyboard.panels import current, next_panel
-
         board = self.get(session_id, board_id)
-        run = current(self, session_id, board_id)
+        run = panels.current(self, session_id, board_id)
         if run is None or (run_id and run.id != run_id):
             return iter([Finished(board, "No panels of this board are waiting to be made; press Generate all "
                                          "panels to make them.")])
-        return next_panel(self, run)
+        return panels.next_panel(self, run)
 
     def current_run(self, session_id: str, board_id: str):
         """The visitor's panel run on this board still under way, if any."""
-        from studio.storyboard.panels import current
-
-        return current(self, session_id, board_id)
+        return panels.current(self, session_id, board_id)
 
     def reference_models(self) -> list[str]:
         """Board models whose panels can follow a reference image (through an IP-Adapter)."""
-        from studio.storyboard.panels import reference_models
-
-        return reference_models(self)
+        return panels.reference_models(self)
 
     def generate_voices(self, session_id: str, board_id: str, *, voice_model: str | None = None,
                         voices: dict[str, str] | None = None, only_missing: bool = False) -> Iterator[Step | Finished]:
-        from studio.storyboard.making import generate_voices
-
-        return generate_voices(self, session_id, board_id, voice_model, voices, only_missing)
+        return making.generate_voices(self, session_id, board_id, voice_model, voices, only_missing)
 
     def generate_music(self, session_id: str, board_id: str, *, prompt: str | None = None,
                        music_model: str | None = None) -> Iterator[Step | Finished]:
-        from studio.storyboard.making import generate_music
-
-        return generate_music(self, session_id, board_id, prompt, music_model)
+        return making.generate_music(self, session_id, board_id, prompt, music_model)
 
     def export(self, session_id: str, board_id: str, kind: str) -> Iterator[Step | Finished]:
         """Make and publish an export ("pdf", "zip" or "animatic") as a job of this visitor."""
-        from studio.storyboard.making import export
-
-        return export(self, session_id, board_id, kind)
+        return making.export(self, session_id, board_id, kind)
 
 
 def check_reference_image(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Storyboard tab's panels, built inside the tab's layout (Gradio only; the tab wires them)."""
+"""The Storyboard tab's parts, built inside the tab's layout (Gradio only; the tab wires them to
+the handlers in studio.storyboard.handlers)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -6,11 +7,83 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.storyboard import view
-from studio.storyboard.board import MOTIONS
-from studio.storyboard.service import MUSIC_TASK, VOICE_TASK
+from studio.storyboard.board import FPS_CHOICES, MOTIONS, SEED_POLICIES
+from studio.storyboard.events import MUSIC_TASK, PANEL_TASK, VOICE_TASK
+from studio.storyboard.script import DEFAULT_DURATION_S
+from studio.storyboard.service import frame_size
 from studio.widgets import model_picker
 
 DIALOGUE_HELP = "One line each: `ANNA: Who's there?`; a line without a speaker is the narrator's."
+CONFIRM_REFERENCE = "Use the reference even if the AI-content check flags it (I have the right to use it)"
+SCRIPT_HELP = ("One shot per line, or markdown: `## scene`, `- [close-up, 3s] shot`, `ANNA: dialogue`, "
+               "`> narration`. A leading `CU:`/`WIDE -` is the camera note; `(2.5s)` the duration.")
+
+
+def build_boards(templates) -> SimpleNamespace:
+    """The visitor's boards (pick, delete) and a new board from a script or a template."""
+    boards = gr.Dropdown([], value=None, label="Your boards", allow_custom_value=True, elem_id="sb-boards")
+    with gr.Row():
+        sure = gr.Checkbox(label="Yes, delete this board", value=False, elem_id="sb-delete-sure")
+        delete = gr.Button("Delete board", variant="stop", size="sm", elem_id="sb-delete-board")
+    with gr.Accordion("New board from a script", open=True):
+        template = gr.Dropdown([(t.label, t.name) for t in templates.values()], value="blank",
+                               label="Start from a template")
+        title = gr.Textbox(label="Title", placeholder="Taken from the first scene heading if empty")
+        script = gr.Textbox(label="Script or shot list", lines=10, info=SCRIPT_HELP, elem_id="sb-script")
+        create = gr.Button("Create board", variant="primary", elem_id="sb-create")
+    return SimpleNamespace(boards=boards, sure=sure, delete=delete, template=template, title=title, script=script,
+                           create=create)
+
+
+def build_settings(studio, styles, preset, hint: str) -> SimpleNamespace:
+    """How every panel of the board is made: style, look, model, seeds, size, timing, the reference."""
+    with gr.Accordion("Board settings", open=False):
+        style = gr.Dropdown([(s.label, s.name) for s in styles.values()], value="storyboard-sketch",
+                            label="Style (applied to every shot)")
+        look = gr.Textbox(label="Look notes added to every shot", placeholder="Anna: yellow raincoat")
+        model, license_md = model_picker(studio, PANEL_TASK)
+        with gr.Row():
+            seed_policy = gr.Radio(list(SEED_POLICIES), value="same", label="Seed policy")
+            seed = gr.Number(value=None, precision=0, minimum=0, label="Board seed (empty: random)")
+        size = frame_size(preset)
+        with gr.Row():
+            width = gr.Number(value=size[0], precision=0, step=8, label="Width")
+            height = gr.Number(value=size[1], precision=0, step=8, label="Height")
+            steps = gr.Number(value=preset.defaults.get("steps", 25), precision=0, label="Steps")
+        with gr.Row():
+            duration = gr.Number(value=DEFAULT_DURATION_S, label="Shot length when unwritten (s)")
+            motion = gr.Dropdown(list(MOTIONS), value="none", label="Camera move when unwritten")
+            fps = gr.Dropdown(list(FPS_CHOICES), value=24, label="Animatic fps")
+        reference = gr.File(label="Character or style reference image (optional)", type="filepath",
+                            file_types=["image"], elem_id="sb-reference")
+        gr.Markdown(hint, elem_id="sb-reference-hint")
+        strength = gr.Slider(0, 1, value=0.6, step=0.05, label="Reference strength",
+                             info="0: ignore it · 0.5-0.7: the prompt stays in charge · 1: follow it closely")
+        confirm = gr.Checkbox(label=CONFIRM_REFERENCE, value=False)
+        apply = gr.Button("Apply settings to this board")
+    parts = SimpleNamespace(style=style, look=look, model=model, license_md=license_md, seed_policy=seed_policy,
+                            seed=seed, width=width, height=height, steps=steps, duration=duration, motion=motion,
+                            fps=fps, reference=reference, strength=strength, confirm=confirm, apply=apply)
+    parts.inputs = [style, look, model, seed_policy, seed, width, height, steps, fps]  # BoardTab.settings_of's order
+    return parts
+
+
+def build_board_view() -> SimpleNamespace:
+    """The open board: status line, summary, panels, the run's buttons and the shot table."""
+    status = gr.Markdown(elem_id="sb-status", elem_classes=["studio-status"])
+    summary = gr.Markdown(view.summary_markdown(None), elem_id="sb-summary")
+    panels = gr.Gallery(label="Panels", columns=3, height=420, elem_id="sb-panels", preview=False,
+                        interactive=False, buttons=["download", "fullscreen"])
+    with gr.Row():
+        generate = gr.Button("Generate all panels", variant="primary", elem_id="sb-generate")
+        only_missing = gr.Checkbox(label="Only shots without an up-to-date panel", value=False)
+        cancel = gr.Button("Cancel", variant="stop", elem_id="sb-cancel")
+    # "board:run:n" of the panel run under way: each change makes one more panel (BoardTab.on_next)
+    chain = gr.Textbox(value="", visible="hidden", elem_id="sb-chain")
+    table = gr.Dataframe(headers=view.SHOT_HEADERS, value=[], interactive=False, wrap=True,
+                         max_height=300, label="Shots (select one to edit it)", elem_id="sb-shots")
+    return SimpleNamespace(status=status, summary=summary, panels=panels, generate=generate,
+                           only_missing=only_missing, cancel=cancel, chain=chain, table=table)
 
 
 def build_editor() -> SimpleNamespace:
@@ -99,3 +172,11 @@ def base_url(request: gr.Request | None) -> str:
     host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860"
     proto = headers.get("x-forwarded-proto") or "http"
     return f"{proto}://{host}/"
+
+
+def reference_hint(service) -> str:
+    """Which board models can follow the reference image."""
+    names = service.reference_models()
+    follow = ", ".join(f"`{n}`" for n in names) if names else "none on this studio"
+    return (f"Models that follow the reference (IP-Adapter): {follow}. With other models it is recorded as an "
+            "ingredient of every panel but does not steer the images.")
