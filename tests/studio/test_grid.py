@@ -1,0 +1,90 @@
+"""Parameter grids: every cell a queued job whose image is signed on its own, the grid a signed
+composite with the cells as its ingredients and its axis labels drawn on it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import text_to_image
+from pipelines.errors import InputError
+from studio.grid import GridDone, compose, parse_axis, plan_cells, run_grid
+
+BASE = dict(prompt="a red kite over the sea", model="tiny-sd15", steps=1, width=64, height=64, seed=0)
+
+
+def test_a_3x3_grid_has_9_signed_cells_that_are_the_ingredients_of_the_grid(studio):
+    session = "grid-test"
+    before = len(studio.jobs.history(session))
+    axes = [parse_axis("seed=1,2,3"), parse_axis("guidance=1, 4, 7.5")]
+    events = list(run_grid(studio, text_to_image.Request(**BASE), axes, session))
+    done = events[-1]
+    assert isinstance(done, GridDone) and len(done.cells) == 9
+    assert any("cell 9/9" in e.stage for e in events[:-1])
+
+    jobs = studio.jobs.history(session)[before:]  # each cell was its own queued job
+    assert [(j.task, j.scope, j.state) for j in jobs] == [("text_to_image", "grid", "done")] * 9
+    for cell, (seed, guidance) in zip(done.cells, [(s, g) for g in (1.0, 4.0, 7.5) for s in (1, 2, 3)]):
+        assert (cell.params["seed"], cell.params["guidance"]) == (seed, guidance)  # the first axis varies fastest
+        assert studio.publisher.verify(cell.path).state in ("Valid", "Trusted")
+
+    grid = studio.publisher.verify(done.grid.path)
+    assert grid.state in ("Valid", "Trusted")
+    assert [i.get("relationship") for i in grid.ingredients] == ["componentOf"] * 9
+    # each ingredient carries its cell's own signed manifest, and it validates inside the grid's
+    assert all(i["has_credentials"] and not i["problems"] for i in grid.ingredients)
+    assert [i.get("title") for i in grid.ingredients][:2] == ["cell 1 (seed: 1, guidance: 1.0)",
+                                                              "cell 2 (seed: 2, guidance: 1.0)"]
+    assert grid.card["actions"].count("placed") == 9 and grid.card["actions"][0].startswith("created")
+    assert done.grid.params["cells"] == [c.id for c in done.cells]
+    assert done.grid.params["axes"] == {"seed": ["1", "2", "3"], "guidance": ["1.0", "4.0", "7.5"]}
+    sheet = Image.open(done.grid.path)
+    assert sheet.width > 3 * 64 and sheet.height > 3 * 64  # room for the labels around the cells
+
+
+def test_axis_labels_are_drawn_beside_the_cells():
+    cells = [Image.new("RGB", (64, 64), "gray") for _ in range(4)]
+    axes = [parse_axis("seed=1,2"), parse_axis("steps=2,4")]
+    sheet = np.asarray(compose(cells, axes, [(0, 0), (1, 0), (0, 1), (1, 1)]).convert("L"))
+    left = sheet.shape[1] - 2 * 64
+    top = sheet.shape[0] - 2 * 64
+    assert left > 0 and top > 0
+    assert (sheet[:top, left:] < 128).any(), "no column labels drawn"
+    assert (sheet[top:, :left] < 128).any(), "no row labels drawn"
+    assert (sheet[top:, left:] == 128).all(), "the cells are not where the labels say"
+
+
+def test_three_axes_and_a_prompt_search_and_replace():
+    axes = [parse_axis("prompt=red,blue"), parse_axis("scheduler=euler,ddim"), parse_axis("model=tiny-sd15,tiny-sdxl")]
+    plan = plan_cells(text_to_image.Request(**BASE), axes)
+    assert len(plan) == 8
+    assert [r.prompt for _, r in plan[:2]] == ["a red kite over the sea", "a blue kite over the sea"]
+    assert {(r.scheduler, r.model) for _, r in plan} == {(s, m) for s in ("euler", "ddim")
+                                                          for m in ("tiny-sd15", "tiny-sdxl")}
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["seed=1,2,3,4,5", "steps=1,2,3,4,5", "guidance=1,2,3"], "would make 75 images; the limit is 64"),
+    (["seed=1", "steps=1", "guidance=1", "scheduler=ddim"], "at most 3 parameters"),
+    (["prompt=green,blue"], "searches for “green”"),
+    (["seed=1,2", "seed=3"], "repeats one"),
+])
+def test_bad_grids_are_refused_before_anything_runs(studio, specs, message):
+    before = len(studio.jobs.history("grid-refused"))
+    with pytest.raises(InputError, match=message):
+        next(run_grid(studio, text_to_image.Request(**BASE), [parse_axis(s) for s in specs], "grid-refused"))
+    assert len(studio.jobs.history("grid-refused")) == before
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("colour=1,2", "NAME one of seed"), ("steps=a,b", "takes numbers"), ("seed=", "has no values"),
+])
+def test_bad_axes_get_a_message(spec, message):
+    with pytest.raises(InputError, match=message):
+        parse_axis(spec)
+
+
+def test_a_cell_the_model_refuses_stops_the_grid_before_the_first_cell(studio):
+    axes = [parse_axis("steps=1,500")]
+    with pytest.raises(InputError, match="Cell 2 of the grid cannot run: Steps 500 is out of range"):
+        next(run_grid(studio, text_to_image.Request(**BASE), axes, "grid-refused"))
