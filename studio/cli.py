@@ -35,24 +35,9 @@ def _studio(args):
     return Studio(load_settings(**overrides))
 
 
-def cmd_generate_image(args) -> int:
-    from pipelines.text_to_image import Request
-    from studio.sessions import random_seed
-
-    studio = _studio(args)
-    preset = studio.models.preset("text_to_image", args.preset)
-    d = preset.defaults
-    request = Request(prompt=args.prompt, model=args.preset, negative_prompt=args.negative, style=args.style,
-                      seed=random_seed() if args.seed is None else args.seed,
-                      steps=args.steps or d.get("steps", 25),
-                      guidance=d.get("guidance", 7.0) if args.guidance is None else args.guidance,
-                      width=args.width or d.get("width", 512), height=args.height or d.get("height", 512),
-                      batch=args.batch, scheduler=args.scheduler or d.get("scheduler", "default"))
-    return write_outcome(studio.produce("text_to_image", request, session_id="cli"), args.out)
-
-
 def write_outcome(outcome, out: str) -> int:
-    """Copy the signed files into `out`; one JSON line per file on stdout, notices on stderr."""
+    """Copy the signed files into `out` (with the `.c2pa` sidecar of a file that has one, e.g. a
+    transcript); one JSON line per file on stdout, notices on stderr."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     for notice in outcome.notices:
@@ -60,14 +45,40 @@ def write_outcome(outcome, out: str) -> int:
     for item in outcome.items:
         dest = folder / f"{item.id}{Path(item.path).suffix}"
         shutil.copyfile(item.path, dest)
-        print(json.dumps({"file": str(dest), "id": item.id, "seed": item.params.get("seed")}))
+        line = {"file": str(dest), "id": item.id, "seed": item.params.get("seed")}
+        sidecar = Path(item.path).with_name(Path(item.path).name + ".c2pa")
+        if sidecar.is_file():  # verify reads it beside the file, under the file's own name
+            line["sidecar"] = str(shutil.copyfile(sidecar, dest.with_name(dest.name + ".c2pa")))
+        print(json.dumps(line))
     return 0
 
 
-# `studio generate <kind>` for the other tasks: kind -> task. The text option, the file options (a
-# request field declared as an upload: its flag, title and C2PA relationship) and the --set keys come
-# from the task's contract (pipelines/contract.py).
-GENERATORS = {"fill": "fill", "video": "video", "speech": "speech", "music": "music", "sound": "sound_effects"}
+# `studio generate <name>`: one subcommand per registered task a visitor can ask for, built from its
+# contract (pipelines/contract.py): the text option, a file option per declared upload (its flag,
+# title and C2PA relationship), an option per settable field, and --set. A new task needs no edit
+# here. Its name is the task's, except these short names kept from before (name -> task); the
+# task's own name works too.
+GENERATORS = {"image": "text_to_image", "sound": "sound_effects"}
+# Artifact kinds `studio generate` writes out (a "report" is the detectors' answer, not a file).
+WRITTEN = {"image", "audio", "video", "text"}
+# Older spellings of a field's option, kept working (field -> extra option).
+OPTION_ALIASES = {"negative_prompt": "--negative", "clone_attested": "--attest"}
+# What an upload implies for another field, so that the file alone says it (task, upload) -> fields.
+# TODO(contract): declare this in the video contract instead of here.
+IMPLIED = {("video", "image_path"): {"mode": "image"}}
+
+
+def generators() -> dict[str, str]:
+    """Subcommand name -> task for every registered task that writes files and takes a text or a file."""
+    from pipelines import registry
+
+    short = {task: name for name, task in GENERATORS.items()}
+    named = {}
+    for task in registry.TASKS:
+        contract = registry.contract(task)
+        if WRITTEN & set(contract.artifacts) and (contract.text_field or contract.uploads()):
+            named[short.get(task, task)] = task
+    return named
 
 
 def parse_sets(request_type, pairs: list[str]) -> dict:
@@ -98,19 +109,11 @@ def parse_sets(request_type, pairs: list[str]) -> dict:
     return values
 
 
-def cmd_generate(args) -> int:
-    from pipelines import registry
+def upload_values(contract, args) -> tuple[dict, list]:
+    """The request fields the file options set (absolute paths), and the files used as ingredients."""
     from pipelines.media import InputFile
-    from studio.sessions import random_seed
 
-    task = GENERATORS[args.kind]
-    contract = registry.contract(task)
-    request_type = contract.request
-    studio = _studio(args)
-    preset = studio.models.preset(task, args.preset or next(iter(studio.models.presets(task))))
-    fields = {**preset.defaults, "model": preset.name, contract.text_field: args.text or "",
-              "seed": random_seed() if args.seed is None else args.seed}
-    inputs = []
+    fields, inputs = {}, []
     for upload in contract.uploads():
         path = getattr(args, upload_dest(upload))
         if not path:
@@ -118,17 +121,33 @@ def cmd_generate(args) -> int:
         if not Path(path).is_file():
             raise StudioError(f"--{upload.flag} {path}: no such file.")
         fields[upload.name] = str(Path(path).resolve())
+        fields.update(IMPLIED.get((contract.name, upload.name), {}))
         if upload.relationship:
             inputs.append(InputFile(fields[upload.name], upload.relationship, upload.title))
-    if args.kind == "video":
-        fields["mode"] = "image" if args.upload_image_path else "text"
-    if args.kind == "speech":
-        fields["clone_attested"] = args.attest
-    fields.update(parse_sets(request_type, args.set))
+    return fields, inputs
+
+
+def cmd_generate(args) -> int:
+    """Make the task's request from the preset's defaults and the options given; publish, write out."""
+    from pipelines import registry
+    from studio.sessions import random_seed
+
+    contract = registry.contract(args.task)
+    names = contract.field_names()
+    studio = _studio(args)
+    preset = studio.models.preset(args.task, args.preset or next(iter(studio.models.presets(args.task))))
+    fields = {**preset.defaults, "model": preset.name}
+    if "seed" in names:
+        fields["seed"] = random_seed() if args.seed is None else args.seed
+    if contract.text_field and (args.text is not None or contract.text_field not in fields):
+        fields[contract.text_field] = args.text or ""
+    uploaded, inputs = upload_values(contract, args)
+    fields.update(uploaded)
+    fields.update(parse_sets(contract.request, args.set))
     fields.update({f.name: getattr(args, field_dest(f)) for f in field_options(contract)
                    if getattr(args, field_dest(f)) is not None})
-    request = request_type(**{k: v for k, v in fields.items() if k in contract.field_names()})
-    return write_outcome(studio.produce(task, request, session_id="cli", inputs=inputs, confirmed=args.confirm),
+    request = contract.request(**{k: v for k, v in fields.items() if k in names})
+    return write_outcome(studio.produce(args.task, request, session_id="cli", inputs=inputs, confirmed=args.confirm),
                          args.out)
 
 
@@ -258,25 +277,6 @@ def cmd_users_add(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    from studio.ui import launch
-
-    launch(_studio(args))
-    return 0
-
-
-def upload_dest(upload) -> str:
-    """The argparse name of an upload's file option (never one of the fixed options)."""
-    return f"upload_{upload.name}"
-
-
-# Request fields with a dedicated option (or none): --preset, --seed, the text option, --attest, uploads.
-_OWN_OPTIONS = {"model", "seed", "clone_attested"}
-_TYPES = {"whole": int, "number": float, "text": str, "choice": str}
-
-
-def field_options(contract) -> list:
-    """The request fields that get an option of their own (`--steps 8`), by their declared kind."""
 def cmd_library_search(args) -> int:
     """Search the CLI's own outputs (session "cli") as the Library tab does: JSON lines or a table."""
     from studio.gallery import GalleryStore
@@ -297,6 +297,25 @@ def cmd_library_search(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from studio.ui import launch
+
+    launch(_studio(args))
+    return 0
+
+
+def upload_dest(upload) -> str:
+    """The argparse name of an upload's file option (never one of the fixed options)."""
+    return f"upload_{upload.name}"
+
+
+# Request fields with a dedicated option: --preset, --seed (the text option and uploads have theirs too).
+_OWN_OPTIONS = {"model", "seed"}
+_TYPES = {"whole": int, "number": float, "text": str, "choice": str}
+
+
+def field_options(contract) -> list:
+    """The request fields that get an option of their own (`--steps 8`), by their declared kind."""
     return [f for f in contract.fields() if f.name not in _OWN_OPTIONS and f.name != contract.text_field
             and (f.kind in _TYPES or f.kind == "flag")]
 
@@ -310,54 +329,53 @@ def add_field_options(g: argparse.ArgumentParser, contract) -> None:
     for f in field_options(contract):
         extra = {"action": argparse.BooleanOptionalAction} if f.kind == "flag" else \
             {"type": _TYPES[f.kind], "metavar": f.kind.upper(), **({"choices": f.choices} if f.choices else {})}
-        g.add_argument(f"--{f.flag}", dest=field_dest(f), default=None, help=f"request field {f.name}", **extra)
+        bounds = f", {f.lo:g} to {f.hi:g}" if f.lo is not None and f.hi is not None else ""
+        flags = [f"--{f.flag}", *([OPTION_ALIASES[f.name]] if f.name in OPTION_ALIASES else [])]
+        g.add_argument(*flags, dest=field_dest(f), default=None, help=f"{f.title}{bounds} (request field {f.name})",
+                       **extra)
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring, on one line (a task module's says what it makes)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return head + dot.strip()
+
+
+def add_generator(gen, name: str, task: str) -> None:
+    """`studio generate <name>` (or <task>), its options read from the task's contract."""
+    from pipelines import registry
+
+    contract = registry.contract(task)
+    about = first_sentence(registry.task_module(task).__doc__ or task.replace("_", " "))
+    g = gen.add_parser(name, aliases=[task] if task != name else [], help=about, description=about)
+    if contract.text_field:
+        text = next(f for f in contract.fields() if f.name == contract.text_field)
+        g.add_argument(f"--{text.flag}", dest="text", help=f"the {text.title}")
+    for upload in contract.uploads():  # a file the request declares as an upload
+        g.add_argument(f"--{upload.flag}", dest=upload_dest(upload), metavar="FILE", help=f"the {upload.title}",
+                       required=upload.required)
+    g.add_argument("--preset", help=f"model preset (default: the first; see `studio models list --task {task}`)")
+    if "seed" in contract.field_names():
+        g.add_argument("--seed", type=int, help="the seed (default: a random one)")
+    add_field_options(g, contract)
+    g.add_argument("--out", required=True, help="folder to write the signed files to")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any request field, e.g. --set steps=8 --set duration_s=4")
+    g.add_argument("--confirm", action="store_true",
+                   help="use an input file even if the AI-content check flags it (you hold the rights)")
+    g.set_defaults(func=cmd_generate, task=task)
 
 
 def parser() -> argparse.ArgumentParser:
-    from pipelines import registry
-
     p = argparse.ArgumentParser(prog="studio", description="GenMedia Studio: generate, verify and manage models.")
     p.add_argument("--data-dir", help="data folder (default: $STUDIO_DATA_DIR or ./data)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="start the web studio").set_defaults(func=cmd_serve)
 
     gen = sub.add_parser("generate", help="make media headlessly").add_subparsers(dest="kind", required=True)
-    img = gen.add_parser("image", help="text to image")
-    img.add_argument("--prompt", required=True)
-    img.add_argument("--preset", default="tiny-sd15", help="model preset (see `studio models list`)")
-    img.add_argument("--out", required=True, help="folder to write the signed images to")
-    img.add_argument("--negative", default="")
-    img.add_argument("--style", default="none")
-    img.add_argument("--seed", type=int)
-    img.add_argument("--steps", type=int)
-    img.add_argument("--guidance", type=float)
-    img.add_argument("--width", type=int)
-    img.add_argument("--height", type=int)
-    img.add_argument("--batch", type=int, default=1)
-    img.add_argument("--scheduler")
-    img.set_defaults(func=cmd_generate_image)
-    helps = {"fill": "repaint (--mask) or extend (--set mode=extend --set extend_right=256) an image",
-             "video": "text (or a --still) to a video clip", "speech": "text to speech, in a preset's voice or a clone",
-             "music": "text (and a --melody) to music", "sound": "text to a sound effect"}
-    for kind, task in GENERATORS.items():
-        contract = registry.contract(task)
-        g = gen.add_parser(kind, help=helps.get(kind, task.replace("_", " ")))
-        g.add_argument(f"--{contract.text_field}", dest="text", required=kind in ("speech", "sound"))
-        for upload in contract.uploads():  # a file the request declares as an upload
-            g.add_argument(f"--{upload.flag}", dest=upload_dest(upload), metavar="FILE", help=f"the {upload.title}",
-                           required=upload.required)
-        g.add_argument("--preset", help="model preset (see `studio models list --task %s`)" % task)
-        add_field_options(g, contract)
-        g.add_argument("--out", required=True, help="folder to write the signed files to")
-        g.add_argument("--seed", type=int)
-        g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other request field, e.g. --set steps=8 --set duration_s=4")
-        g.add_argument("--confirm", action="store_true",
-                       help="use an input file even if the AI-content check flags it (you hold the rights)")
-        if kind == "speech":
-            g.add_argument("--attest", action="store_true",
-                           help="with --reference: you have the speaker's permission to clone their voice")
-        g.set_defaults(func=cmd_generate, kind=kind)
+    for name, task in generators().items():
+        add_generator(gen, name, task)
 
     models = sub.add_parser("models", help="list or download model presets").add_subparsers(dest="action", required=True)
     ls = models.add_parser("list")
@@ -389,6 +407,17 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--text", action="store_true", help="a readable report instead of JSON lines")
     ver.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts
     ver.set_defaults(func=cmd_verify)
+
+    lib = sub.add_parser("library", help="search what the CLI made").add_subparsers(dest="action", required=True)
+    find = lib.add_parser("search", help='words, "a phrase", prefix*; empty: everything')
+    find.add_argument("query", nargs="?", default="")
+    for flag in ("kind", "task", "model", "since", "until"):
+        find.add_argument(f"--{flag}", help="YYYY-MM-DD" if flag in ("since", "until") else None)
+    find.add_argument("--sort", default="newest", choices=("newest", "oldest", "relevance"))
+    find.add_argument("--page", type=int, default=0)
+    find.add_argument("--limit", type=int, default=24, help="items per page (at most 100)")
+    find.add_argument("--json", action="store_true", help="one JSON object per item")
+    find.set_defaults(func=cmd_library_search)
     return p
 
 
@@ -407,15 +436,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-
-    lib = sub.add_parser("library", help="search what the CLI made").add_subparsers(dest="action", required=True)
-    find = lib.add_parser("search", help='words, "a phrase", prefix*; empty: everything')
-    find.add_argument("query", nargs="?", default="")
-    for flag in ("kind", "task", "model", "since", "until"):
-        find.add_argument(f"--{flag}", help="YYYY-MM-DD" if flag in ("since", "until") else None)
-    find.add_argument("--sort", default="newest", choices=("newest", "oldest", "relevance"))
-    find.add_argument("--page", type=int, default=0)
-    find.add_argument("--limit", type=int, default=24, help="items per page (at most 100)")
-    find.add_argument("--json", action="store_true", help="one JSON object per item")
-    find.set_defaults(func=cmd_library_search)
     sys.exit(main())
