@@ -22,7 +22,7 @@ TASKS: dict[str, str] = {
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
-    "transcribe": "pipelines.transcribe",
+    "transcribe": "pipelines.transcribe", "translate": "pipelines.translate",
 }
 
 
