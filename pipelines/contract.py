@@ -66,6 +66,11 @@ class Task:
     text_field: str | None = "prompt"        # the field a prompt-like CLI option fills
     base_task: str | None = None             # with from_base: built from the loaded pipeline of this task
     from_base: Callable[[Any], Any] | None = None
+    # with join: the job also holds the loaded preset of another task named by a request field (task,
+    # field), which must be of the same family; run gets join(own pipe, that pipe) (a ControlNet on
+    # a loaded text-to-image model)
+    joins: tuple[str, str] | None = None
+    join: Callable[[Any, Any], Any] | None = None
     is_downloaded: Callable[[Any], bool] | None = None   # for weights outside the HF cache
     download: Callable[[Any], Any] | None = None
     dtypes: tuple[str, ...] | None = None    # the dtypes it runs in; None: any the device offers
@@ -85,6 +90,8 @@ class Task:
         if (self.base_task is None) != (self.from_base is None):
             raise ValueError(f"task {self.name}: declare base_task and from_base together")
         if (self.is_downloaded is None) != (self.download is None):
+        if (self.joins is None) != (self.join is None):
+            raise ValueError(f"task {self.name}: declare joins and join together")
             raise ValueError(f"task {self.name}: declare is_downloaded and download together")
         if self.text_field is not None and self.text_field not in self.field_names():
             raise ValueError(f"task {self.name}: text_field {self.text_field!r} is not a request field")

@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "fill": "pipelines.fill",
     "variation": "pipelines.variation",
     "upscale": "pipelines.upscale",
+    "control": "pipelines.control",
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",

@@ -16,7 +16,7 @@ from pipelines.checks import clean_request_text
 from pipelines.errors import InputError, OutOfMemory
 from pipelines.media import Result
 from pipelines.models import ModelManager
-from pipelines.presets import load_styles
+from pipelines.presets import ModelPreset, load_styles
 from pipelines.progress import NO_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,22 @@ def _one_job_at_a_time(loaded, progress: Progress) -> Iterator[None]:
         loaded.run_lock.release()
 
 
+def joined_preset(manager: ModelManager, task: str, request) -> ModelPreset | None:
+    """The other task's preset the task runs with (`Task.joins`), refused before anything loads
+    when its family differs from the request's preset, naming this task's presets that match."""
+    joins = registry.contract(task).joins
+    if joins is None:
+        return None
+    other_task, field_name = joins
+    own, other = manager.preset(task, request.model), manager.preset(other_task, getattr(request, field_name))
+    if own.family != other.family:
+        matching = [p.name for p in manager.presets(task).values() if p.family == other.family]
+        raise InputError(f"“{own.label}” is for the {own.family} family and “{other.label}” is {other.family}: "
+                         f"choose a {task.replace('_', ' ')} model made for {other.family} "
+                         f"({', '.join(matching) or 'none is installed'}), or a base model of the {own.family} family.")
+    return other
+
+
 def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
     """Run one request of `task` on this machine and return its artifacts.
 
@@ -103,9 +119,15 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     clean_request_text(request)  # the one text policy, on every path: UI, API, CLI, Ray replicas
     progress.update(0, 1, "loading model")
     with ExitStack() as held:
+        joined = joined_preset(manager, task, request)
         loaded = _leased(held, manager, task, request.model)
         request.check(loaded.preset)
-        notices = attach_previewer(manager, loaded, progress, held)
+        pipe, other = loaded.pipe, None
+        if joined is not None:  # its modules run in this job: hold it and its run lock too
+            other = _leased(held, manager, joined.task, joined.name)
+            held.enter_context(_one_job_at_a_time(other, progress))
+            pipe = registry.contract(task).join(loaded.pipe, other.pipe)
+        notices = attach_previewer(manager, other or loaded, progress, held)
         progress.embeddings = manager.embeddings
         if registry.contract(task).styled:
             styles = load_styles()
@@ -114,12 +136,14 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
             request.apply_style(styles[request.style])
         held.enter_context(_one_job_at_a_time(loaded, progress))
         try:
-            result = module.run(loaded.pipe, request, progress)
+            result = module.run(pipe, request, progress)
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
             raise out_of_memory(loaded.device) from None
     info = model_params(loaded)
+    if other is not None:
+        info["joined_model"] = model_params(other)
     for artifact in result.artifacts:
         artifact.params.update(info)
     result.notices[:0] = loaded.notices + notices
