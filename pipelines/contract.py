@@ -89,9 +89,9 @@ class Task:
             raise ValueError(f"task {self.name}: unknown artifact kinds {sorted(unknown)}; known: {ARTIFACTS}")
         if (self.base_task is None) != (self.from_base is None):
             raise ValueError(f"task {self.name}: declare base_task and from_base together")
-        if (self.is_downloaded is None) != (self.download is None):
         if (self.joins is None) != (self.join is None):
             raise ValueError(f"task {self.name}: declare joins and join together")
+        if (self.is_downloaded is None) != (self.download is None):
             raise ValueError(f"task {self.name}: declare is_downloaded and download together")
         if self.text_field is not None and self.text_field not in self.field_names():
             raise ValueError(f"task {self.name}: text_field {self.text_field!r} is not a request field")
