@@ -8,7 +8,7 @@ from typing import Any
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 
 from pipelines import safety_checker
-from pipelines.contract import Task
+from pipelines.contract import Task, upload
 from pipelines.diffusion import (accepts, generators, make_scheduler, prompt_notices,
                                  request_view, step_callback)
 from pipelines.embeddings import prompt_embeddings, repeat_for_batch
@@ -40,7 +40,11 @@ class Request:
     # A character or style reference (a PIL image, never a path) for presets with an IP-Adapter,
     # and how strongly it steers the image (0: not at all, 1: as much as the adapter can).
     reference: Any = field(default=None, repr=False)
-    reference_strength: float = 0.6
+    reference_strength: float = field(default=0.6, metadata={"lo": 0.0, "hi": 1.0})
+    # The same reference as an uploaded file (Concept art, the API, `--style-reference`): `check`
+    # reads it into `reference`; the file is recorded as an ingredient the output was made with.
+    reference_image: str = field(default="", metadata=upload("image", flag="style-reference",
+                                                             title="style reference", relationship="inputTo"))
     # Filled in by the studio from the presets; part of the recorded parameters.
     styled_prompt: str = field(default="", repr=False)
     styled_negative: str = field(default="", repr=False)
@@ -93,16 +97,25 @@ class Request:
         if not 0 <= strength <= 1:
             raise InputError(f"The reference strength {strength:g} is out of range: use 0 (ignore the reference) "
                              "to 1 (follow it as closely as the model can); 0.5-0.7 keeps the prompt in charge.")
+        from PIL import Image
+
+        if self.reference_image and self.reference is None:
+            if not isinstance(self.reference_image, str):
+                raise InputError("The style reference must be an uploaded picture file.")
+            from pipelines.fill import open_image
+
+            notices: list[str] = []  # conversions of a reference need no word: only its look is used
+            self.reference = open_image(self.reference_image, "style reference", notices, preset.limit("max_pixels"))
         if self.reference is None:
             return
-        from PIL import Image
 
         if not isinstance(self.reference, Image.Image):
             raise InputError("The reference must be a picture (PNG, JPEG or WebP), not "
                              f"{type(self.reference).__name__}.")
         if not preset.ip_adapter:
             raise InputError(f"The model “{preset.label}” cannot follow a reference image. "
-                             f"Choose one that can: {', '.join(reference_presets())}; or remove the reference.")
+                             f"Choose one that can: {', '.join(reference_presets())}; or remove the reference."
+                             f"{_family_words(preset)}")
 
     def apply_style(self, style: StylePreset) -> None:
         self.styled_prompt, self.styled_negative = style.apply(self.prompt.strip(), self.negative_prompt)
@@ -208,6 +221,19 @@ def reference_params(request: Request, strength: float) -> dict[str, Any]:
     return {"reference_sha256": digest, "reference_size": [rgb.width, rgb.height], "reference_strength": strength}
 
 
+def _family_words(preset: ModelPreset) -> str:
+    """Which presets of the preset's own family can follow a reference, or that none can."""
+    from pipelines import registry
+    from pipelines.presets import load_presets
+
+    adapters = [p for p in load_presets(TASK, registry.request_fields(TASK)).values() if p.ip_adapter]
+    same = [p.name for p in adapters if p.family == preset.family]
+    if same:
+        return f" Of the {preset.family} models: {', '.join(same)}."
+    return (f" No {preset.family} model here has a reference adapter (IP-Adapter presets exist for "
+            f"{', '.join(sorted({p.family for p in adapters}))}).")
+
+
 def reference_presets() -> list[str]:
     """Names of the text-to-image presets that can follow a reference image."""
     from pipelines import registry
@@ -217,7 +243,7 @@ def reference_presets() -> list[str]:
 
 
 def _params(request: Request, prompt: str, negative: str, view) -> dict[str, Any]:
-    skip = ("batch", "styled_prompt", "styled_negative", "reference", "reference_strength")
+    skip = ("batch", "styled_prompt", "styled_negative", "reference", "reference_strength", "reference_image")
     params = {f.name: getattr(request, f.name) for f in fields(request) if f.name not in skip}
     params.update(task=TASK, prompt=request.prompt, negative_prompt=request.negative_prompt,
                   prompt_sent=prompt, negative_prompt_sent=negative,
