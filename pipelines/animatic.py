@@ -8,7 +8,9 @@ No model and no torch: numpy, Pillow and scipy. Steps of `build`:
 2. frames: a lazy sequence rendering each frame when the encoder asks for it (a 10-minute
    animatic at 24 fps would be gigabytes as arrays); a still shot renders once;
 3. sound: every take resampled to one rate and placed at its time, the music looped or trimmed
-   to the length, faded, and lowered under the voices; exactly as long as the frames.
+   to the length, faded, and lowered under the voices; exactly as long as the frames;
+4. subtitles: each take's words timed from where its sound starts and ends on the timeline
+   (pipelines.subtitles), carried as the MP4's soft subtitle track, or burnt into the frames.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from pipelines import subtitles
 from pipelines.errors import InputError
 from pipelines.media import AudioArtifact, VideoArtifact
 
@@ -50,6 +53,7 @@ class Track:
     samples: np.ndarray
     sample_rate: int
     start_s: float = 0.0
+    text: str = ""   # what a voice take says: its subtitle ("" for music, or no subtitle)
 
 
 def boundaries(durations: Sequence[float], fps: float) -> list[int]:
@@ -223,10 +227,60 @@ def voice_times(starts: Sequence[float], takes: Sequence[Sequence[float]], lead_
     return times
 
 
+def subtitle_cues(voices: Sequence[Track], duration_s: float, rules: subtitles.Rules) -> list[subtitles.Cue]:
+    """Cues for the takes that have text, each timed from its first to its last audible 10 ms on the timeline."""
+    spans = []
+    for track in voices:
+        if track.text.strip():
+            found = subtitles.speech_span(np.atleast_2d(track.samples).mean(0), track.sample_rate, track.start_s)
+            if found and found[0] < duration_s:
+                spans.append(subtitles.Span(found[0], min(found[1], duration_s), track.text))
+    return subtitles.build_cues(spans, rules, end_s=duration_s)
+
+
+class CaptionedFrames(Sequence):
+    """Frames with the cue on screen at each frame's time drawn in (burnt-in subtitles)."""
+
+    def __init__(self, frames: Sequence, fps: float, cues: Sequence[subtitles.Cue]):
+        self.frames, self.fps, self.cues = frames, fps, list(cues)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        frame = self.frames[i]
+        t = (i % len(self) if i < 0 else i) / self.fps
+        cue = next((c for c in self.cues if c.start_s <= t < c.end_s), None)
+        return frame if cue is None else burn(frame, cue.text)
+
+
+def burn(frame: np.ndarray, text: str) -> np.ndarray:
+    """`text` drawn centred near the bottom of an RGB frame, white on a translucent dark box."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.fromarray(frame).convert("RGBA")
+    height = image.height
+    font = ImageFont.load_default(size=max(10, height // 18))
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    box = draw.multiline_textbbox((0, 0), text, font=font, align="center")
+    w, h = box[2] - box[0], box[3] - box[1]
+    x, y = (image.width - w) / 2, height - h - max(4, height // 14)
+    pad = max(2, height // 60)
+    draw.rectangle((x - pad, y - pad + box[1], x + w + pad, y + h + pad + box[1]), fill=(0, 0, 0, 150))
+    draw.multiline_text((x, y), text, font=font, fill=(255, 255, 255, 255), align="center")
+    return np.asarray(Image.alpha_composite(image, layer).convert("RGB"))
+
+
 def build(clips: Sequence[Clip], *, fps: float, size: tuple[int, int], voices: Sequence[Track] = (),
           music: Track | None = None, params: dict[str, Any] | None = None, music_db: float = -12.0,
-          target_lufs: float | None = -16.0, on_frame: Callable[[int, int], None] | None = None) -> VideoArtifact:
-    """The animatic as a VideoArtifact (frames rendered lazily) with its mixed sound, if any."""
+          target_lufs: float | None = -16.0, on_frame: Callable[[int, int], None] | None = None,
+          subtitle_rules: subtitles.Rules | None = subtitles.Rules(), burn_subtitles: bool = False,
+          subtitle_language: str = "und") -> VideoArtifact:
+    """The animatic as a VideoArtifact (frames rendered lazily) with its mixed sound, if any, and the
+    takes' words as a soft subtitle track (or burnt in; `subtitle_rules=None`: no subtitles)."""
     if not clips:
         raise InputError("An animatic needs at least one shot with a panel.")
     if not 1 <= fps <= MAX_FPS:
@@ -248,6 +302,12 @@ def build(clips: Sequence[Clip], *, fps: float, size: tuple[int, int], voices: S
                 shot_frames=[b - a for a, b in zip(frames.edges, frames.edges[1:])],
                 voice_takes=len(voices), music=music is not None, audio_rate=MIX_RATE if audio else None,
                 music_db=music_db if music is not None else None, target_lufs=target_lufs if audio else None)
+    cues = subtitle_cues(voices, duration, subtitle_rules) if subtitle_rules is not None else []
+    info.update(subtitles=("burnt in" if burn_subtitles else "soft track") if cues else None,
+                subtitle_cues=len(cues))
     if audio is not None:
         audio.params = dict(info)
-    return VideoArtifact(frames=frames, fps=fps, params=info, audio=audio)  # type: ignore[arg-type]
+    shown = CaptionedFrames(frames, fps, cues) if cues and burn_subtitles else frames
+    return VideoArtifact(frames=shown, fps=fps, params=info, audio=audio,  # type: ignore[arg-type]
+                         subtitles=subtitles.to_srt(cues) if cues and not burn_subtitles else None,
+                         subtitle_language=subtitle_language)

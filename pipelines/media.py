@@ -48,6 +48,10 @@ class VideoArtifact:
     fps: float
     params: dict[str, Any]
     audio: AudioArtifact | None = None
+    # SRT text of a soft subtitle track (mov_text) the published MP4 carries, in `subtitle_language`
+    # (ISO 639-2, "und": not said); None: no track.
+    subtitles: str | None = None
+    subtitle_language: str = "und"
     kind: Literal["video"] = "video"
 
     @property

@@ -8,8 +8,10 @@ license question is asked), or a hub repository in the Coqui layout.
 
 A run splits the text at sentence boundaries into chunks within the model's limit
 (pipelines.text_chunks), says them in order with one voice, and joins them with short fades and
-pauses. Per-request settings never touch the shared model: VITS speed runs on a shallow view of
-the model, XTTS takes speed per call, and a cloned voice's latents live in the request.
+pauses. Each chunk's place in the take is known, so every take also comes with SRT and WebVTT
+subtitles timed by the synthesis itself (pipelines.subtitles). Per-request settings never touch
+the shared model: VITS speed runs on a shallow view of the model, XTTS takes speed per call, and
+a cloned voice's latents live in the request.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines import subtitles
 from pipelines.contract import Task, upload
 from pipelines.errors import InputError, ModelMissingError, PresetError
 from pipelines.media import AudioArtifact, Result
@@ -74,6 +77,11 @@ class Request:
                                 metadata=upload("audio", flag="reference", title="reference voice"))
     clone_attested: bool = False     # the visitor attests they have the speaker's permission
     chunk_chars: int = 0             # most characters per chunk: 0 = the model's own limit
+    subtitles: bool = True           # SRT and WebVTT files timed by the synthesis, with the take
+    subtitle_line_chars: int = 42    # the subtitles' line rules (pipelines.subtitles.Rules)
+    subtitle_lines: int = 2
+    subtitle_min_s: float = 1.0
+    subtitle_max_s: float = 7.0
 
     def check(self, preset: ModelPreset) -> None:
         """Raise `InputError` for anything this preset cannot take; every message says what to do."""
@@ -107,6 +115,13 @@ class Request:
                 raise InputError("Cloning a voice needs the speaker's permission: tick the box that says you have "
                                  "it, or remove the reference clip.")
             read_reference(self.reference_path)
+        if self.subtitles:
+            self.subtitle_rules()
+
+    def subtitle_rules(self) -> subtitles.Rules:
+        """The subtitles' line and timing rules; InputError when one is out of range."""
+        return subtitles.Rules(self.subtitle_line_chars, self.subtitle_lines, self.subtitle_min_s,
+                               self.subtitle_max_s).checked()
 
 
 def _number(name: str, value: Any, lo: float, hi: float, unit: str = "") -> float:
@@ -345,8 +360,15 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     samples = join_chunks(wavs, info.sample_rate, request.pause_ms / 1000)
     if samples.size == 0:
         raise InputError("The model produced no sound for this text; try a longer sentence or another voice.")
-    params = _params(request, info, language, speaker, chunks, limit, samples.size / info.sample_rate, clone)
-    return Result([AudioArtifact(samples[None, :], info.sample_rate, params, target_lufs=request.target_lufs)], notices)
+    duration = samples.size / info.sample_rate
+    params = _params(request, info, language, speaker, chunks, limit, duration, clone)
+    artifacts: list = [AudioArtifact(samples[None, :], info.sample_rate, params, target_lufs=request.target_lufs)]
+    if request.subtitles:
+        cues = subtitles.build_cues(subtitles.joined_spans(wavs, chunks, info.sample_rate, request.pause_ms / 1000),
+                                    request.subtitle_rules(), end_s=duration)
+        params["subtitle_cues"] = len(cues)
+        artifacts += subtitles.text_artifacts(cues, params) if cues else []
+    return Result(artifacts, notices)
 
 
 def _chunk_limits(model, info: VoiceInfo, language: str):
@@ -511,5 +533,5 @@ def join_chunks(wavs: list, rate: int, pause_s: float, fade_s: float = FADE_S) -
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
-CONTRACT = Task(TASK, Request, artifacts=("audio",), text_field="text", dtypes=SUPPORTED_DTYPES,
+CONTRACT = Task(TASK, Request, artifacts=("audio", "text"), text_field="text", dtypes=SUPPORTED_DTYPES,
                 is_downloaded=is_downloaded, download=download)

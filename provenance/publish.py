@@ -278,6 +278,10 @@ class Publisher:
         try:
             encode.write_video(frames, artifact.fps, staging, size=(width + width % 2, height + height % 2),
                                audio=sound, audio_rate=rate, crf=self.cfg.video_crf)
+            if artifact.subtitles:  # before signing: the track is part of what the signature covers
+                text_files.add_subtitle_track(staging, artifact.subtitles, artifact.subtitle_language)
+                media["subtitles"] = {"codec": "mov_text", "language": artifact.subtitle_language,
+                                      "cues": artifact.subtitles.count("-->")}
         except BaseException:
             staging.unlink(missing_ok=True)
             raise

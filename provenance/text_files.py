@@ -13,7 +13,11 @@ from __future__ import annotations
 import codecs
 import mimetypes
 import re
+import subprocess
+import tempfile
 from pathlib import Path
+
+from pipelines.errors import ProvenanceError
 
 # The suffixes a TextArtifact may have, and the MIME type each is published and read as.
 TEXT_MIME = {".srt": "application/x-subrip", ".vtt": "text/vtt", ".txt": "text/plain"}
@@ -74,3 +78,22 @@ def sniff_text(path: Path) -> str | None:
     if _SRT_START.match(text):
         return "application/x-subrip"
     return "text/plain"
+
+
+def add_subtitle_track(video: Path, srt_text: str, language: str = "und") -> None:
+    """Mux SRT text into an MP4 in place as a soft subtitle track (3GPP timed text, `mov_text`,
+    the one subtitle codec MP4 players read), its language an ISO 639-2 code. The picture and
+    sound are copied, not re-encoded. Runs the ffmpeg that imageio-ffmpeg ships (PyAV has no
+    subtitle encoder)."""
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix="studio-subs-") as tmp:
+        subs, muxed = Path(tmp) / "track.srt", Path(tmp) / "muxed.mp4"
+        subs.write_text(srt_text, encoding="utf-8")
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(video), "-f", "srt",
+               "-i", str(subs), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text",
+               "-metadata:s:s:0", f"language={language}", "-movflags", "+faststart", "-y", str(muxed)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise ProvenanceError(f"Could not add the subtitle track: {done.stderr.strip()[-300:]}")
+        muxed.replace(video)

@@ -167,9 +167,9 @@ def require_panels(board: Board) -> None:
                          "panels, with 'only shots without a panel' ticked, fills the gaps).")
 
 
-def _read_track(path: str, start_s: float = 0.0) -> animatic.Track:
+def _read_track(path: str, start_s: float = 0.0, text: str = "") -> animatic.Track:
     data, rate = sf.read(path, dtype="float32", always_2d=True)
-    return animatic.Track(np.ascontiguousarray(data.T), int(rate), start_s)
+    return animatic.Track(np.ascontiguousarray(data.T), int(rate), start_s, text)
 
 
 def animatic_artifact(board: Board, on_frame: Callable[[int, int], None] | None = None,
@@ -184,7 +184,7 @@ def animatic_artifact(board: Board, on_frame: Callable[[int, int], None] | None 
     voices = []
     for n, (shot, shot_takes, shot_times) in enumerate(zip(board.shots, takes, times), start=1):
         for line, t in zip(shot_takes, shot_times):
-            voices.append(_read_track(line.audio_path, t))
+            voices.append(_read_track(line.audio_path, t, line.text))  # its words: the animatic's subtitles
         if shot_takes and shot_times[-1] + shot_takes[-1].duration_s > starts[n - 1] + shot.duration_s:
             notices.append(f"Shot {n}'s voice-over runs past the end of the shot; 'Fit shots to dialogue' "
                            "lengthens such shots.")

@@ -34,7 +34,8 @@ def test_vits_lists_its_voices_and_speaks_long_text_in_chunks(studio):
     assert info.speakers == tuple(TINY_VITS_SPEAKERS) and info.languages == ("en",) and not info.cloning
     events = []
     result = run(studio, Request(text=LONG_TEXT, model="tiny-vits", speaker="tiny-ben", seed=7), events)
-    (artifact,) = result.artifacts
+    artifact, srt_file, vtt_file = result.artifacts  # the take, and its subtitles (tests/localisation)
+    assert (srt_file.suffix, vtt_file.suffix) == (".srt", ".vtt")
     p = artifact.params
     assert p["chunks"] == 2 and p["chunk_limit_chars"] == 100
     assert (p["task"], p["speaker"], p["language"], p["seed"], p["speed"]) == ("speech", "tiny-ben", "en", 7, 1.0)
@@ -104,7 +105,7 @@ def test_xtts_clones_a_reference_voice_with_attestation(studio, clips):
     events = []
     result = run(studio, Request(text="Hello there.", model="tiny-xtts", reference_path=str(clips["voice"]),
                                  clone_attested=True, seed=1), events)
-    (artifact,) = result.artifacts
+    artifact = result.artifacts[0]
     clone = artifact.params["voice_clone"]
     assert clone["attested"] is True and clone["cloned_voice"] is True
     assert clone["reference_source"] == {"sample_rate": 44100, "channels": 2}
@@ -215,7 +216,7 @@ def test_phoneme_voice_reads_text_through_espeak(studio):
 
 def test_phoneme_voice_speaks_long_text_in_chunks_at_the_asked_speed(studio):
     result = run(studio, Request(text=LONG_TEXT, model="tiny-vits-phonemes", speaker="tiny-cleo", seed=7))
-    (artifact,) = result.artifacts
+    artifact = result.artifacts[0]
     assert artifact.params["chunks"] == 2 and artifact.params["architecture"] == "vits"
     assert artifact.params["language"] == "en-us" and artifact.params["speaker"] == "tiny-cleo"
     slow = run(studio, Request(text="Hello there, keeper.", model="tiny-vits-phonemes", seed=5, speed=0.5))

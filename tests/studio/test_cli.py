@@ -88,7 +88,8 @@ def test_generate_fill_extends_an_image_and_speech_music_sound_make_signed_audio
         flag = "--text" if kind == "speech" else "--prompt"
         code, files, err = generate(capsys, data_dir, kind, flag, text, *extra, "--out", str(tmp_path / kind))
         assert code == 0, (kind, err)
-        assert sorted(Path(f["file"]).suffix for f in files) == [".mp3", ".wav"], kind
+        subtitles = [".srt", ".vtt"] if kind == "speech" else []
+        assert sorted(Path(f["file"]).suffix for f in files) == sorted([".mp3", ".wav", *subtitles]), kind
         assert studio.publisher.verify(files[0]["file"]).state in ("Valid", "Trusted"), kind
 
 
