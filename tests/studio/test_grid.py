@@ -88,3 +88,24 @@ def test_a_cell_the_model_refuses_stops_the_grid_before_the_first_cell(studio):
     axes = [parse_axis("steps=1,500")]
     with pytest.raises(InputError, match="Cell 2 of the grid cannot run: Steps 500 is out of range"):
         next(run_grid(studio, text_to_image.Request(**BASE), axes, "grid-refused"))
+
+
+def test_another_visitors_job_takes_its_turn_between_the_cells(studio):
+    """The grid does not hold the device for all its cells: a job another visitor queues while the
+    first cell runs is done before the grid's last cell."""
+    import threading
+    import time
+
+    runner = threading.Thread(target=lambda: list(run_grid(studio, text_to_image.Request(**BASE),
+                                                           [parse_axis("seed=1,2,3")], "grid-a")))
+    runner.start()
+    deadline = time.monotonic() + 300
+    while not any(job.state == "running" for job in studio.jobs.active("grid-a")):
+        assert time.monotonic() < deadline and runner.is_alive(), "the grid's first cell never ran"
+        time.sleep(0.02)
+    list(studio.stream("text_to_image", text_to_image.Request(**{**BASE, "seed": 9}), "grid-b"))
+    runner.join(300)
+    other = studio.jobs.history("grid-b")[-1]
+    cells = studio.jobs.history("grid-a")[-3:]
+    assert [c.state for c in cells] == ["done"] * 3 and other.state == "done"
+    assert cells[0].finished <= other.finished < cells[-1].finished
