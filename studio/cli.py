@@ -418,6 +418,9 @@ def parser() -> argparse.ArgumentParser:
     find.add_argument("--limit", type=int, default=24, help="items per page (at most 100)")
     find.add_argument("--json", action="store_true", help="one JSON object per item")
     find.set_defaults(func=cmd_library_search)
+
+    from studio.grid_cli import add_grid_command  # `studio grid`: a parameter grid (studio/grid_cli.py)
+    add_grid_command(sub)
     return p
 
 

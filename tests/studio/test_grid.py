@@ -109,3 +109,19 @@ def test_another_visitors_job_takes_its_turn_between_the_cells(studio):
     cells = studio.jobs.history("grid-a")[-3:]
     assert [c.state for c in cells] == ["done"] * 3 and other.state == "done"
     assert cells[0].finished <= other.finished < cells[-1].finished
+
+
+def test_studio_grid_on_the_command_line(studio, tmp_path, capsys):
+    import json
+
+    from studio.cli import main
+
+    code = main(["--data-dir", str(studio.settings.data_dir), "grid", "--prompt", "a red kite", "--preset",
+                 "tiny-sd15", "--axis", "seed=1,2", "--set", "steps=1", "--set", "width=64", "--set", "height=64",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and [line["seed"] for line in lines[1:]] == [1, 2]
+    assert studio.publisher.verify(lines[0]["file"]).state in ("Valid", "Trusted")  # the grid, signed
+    assert main(["grid", "--prompt", "x", "--axis", "colour=1", "--out", str(tmp_path)]) == 2
+    assert "NAME one of seed" in capsys.readouterr().err
