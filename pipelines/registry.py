@@ -22,6 +22,7 @@ TASKS: dict[str, str] = {
     "speech": "pipelines.speech",
     "music": "pipelines.music", "sound_effects": "pipelines.sound_effects",
     "video": "pipelines.video",
+    "tagging": "pipelines.tagging",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
     "transcribe": "pipelines.transcribe", "translate": "pipelines.translate",
 }

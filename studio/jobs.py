@@ -93,6 +93,15 @@ class DeviceTurns:
             self._cond.wait_for(lambda: job_id in self._holding or job_id not in self._waiting, timeout)
             return job_id in self._holding
 
+    def take_if_idle(self, job_id: str) -> bool:
+        """A low-priority turn (background work: library tagging), taken only when a turn is free and no
+        visitor's job waits; never a place in line. `leave` frees it like any other."""
+        with self._cond:
+            if self._waiting or len(self._holding) >= self.slots:
+                return False
+            self._holding[job_id] = ""
+            return True
+
     def place(self, job_id: str) -> int | None:
         """How many waiting jobs go before this one (0: it is next); None when it is not waiting."""
         with self._cond:

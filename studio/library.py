@@ -25,7 +25,7 @@ import sqlite3
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pipelines.errors import InputError
 from studio.db import connect, create_tables
@@ -187,6 +187,7 @@ class Library:
         # Off: a shared board's viewers browse its items, but its owner's words (prompts, captions,
         # tags) are neither shown to them nor searchable by them, as on the shared board itself.
         self.disclose_prompt = disclose_prompt
+        self.on_add: Callable[[], None] | None = None   # the background tagger's wake-up (library_tagging)
         self.db_path = gallery.db_path
         create_tables(self.db_path, _SCHEMA)   # the gallery table exists: the trigger names it
 
@@ -199,6 +200,8 @@ class Library:
         """Index a published item (the studio's post-publish hook); `verdict` is the detector's."""
         with self._connect() as db:
             self._insert(db, item, (verdict or {}).get("verdict", ""))
+        if self.on_add is not None:
+            self.on_add()
 
     @staticmethod
     def _insert(db: sqlite3.Connection, item: GalleryItem, verdict: str) -> None:

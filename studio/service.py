@@ -80,6 +80,9 @@ class Studio:
         self.detector = Detector(self.models, self.publisher, settings.detect_image_preset,
                                  settings.detect_audio_preset)
         self.publisher.detector = self.detector.score_output
+        from studio.library_tagging import LibraryTagger
+
+        self.tagging = LibraryTagger(self)  # captions and tags after publish, in device-idle turns only
 
     def login_session(self, request) -> str | None:
         """The session id of the signed-in user making `request` (password or proxy header), if any."""

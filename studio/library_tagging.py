@@ -1,0 +1,160 @@
+"""Automatic captions and tags for the library, as low-priority work that never delays a visitor.
+
+After an output is published the library wakes this worker (a daemon thread). It takes the items
+still waiting for tags (the queue is the index itself, so it survives a restart) one at a time, and
+only through `DeviceTurns.take_if_idle`: a turn taken when no visitor's job waits or runs, never a
+place in line. A visitor who arrives while an item is being tagged waits for that one item at most
+(a tiny twin takes a fraction of a second; BLIP base a few seconds on CPU).
+
+Pictures get a caption (BLIP) and zero-shot tags over the vocabulary file (CLIP); a video its first
+frame. Audio, text and anything unreadable are marked done with no tags (a CLAP tagger would be the
+audio counterpart; not built yet). Results go to the search index only: never into a signed file.
+
+Off with STUDIO_LIBRARY_TAGGING=off; STUDIO_LIBRARY_CAPTIONER / STUDIO_LIBRARY_TAGGER name presets
+of presets/models/tagging.toml (default: those of the studio's default tier, else the tiny ones).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+from pipelines.errors import InputError, StudioError
+from studio.gallery import GalleryItem
+
+log = logging.getLogger(__name__)
+TASK = "tagging"
+IDLE_POLL_S = 2.0          # how often a worker with work waits for the device to be free
+QUIET_S = 1.0              # the device must have been idle this long before a tagging turn
+BACKOFF_S = 300.0          # after a model problem (not downloaded, out of memory): try again later
+
+
+def enabled(env=os.environ) -> bool:
+    return env.get("STUDIO_LIBRARY_TAGGING", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def pick_preset(studio, family: str, env_key: str) -> str:
+    """The preset named by `env_key`, else the first of `family` in the default tier, else the tiny one."""
+    named = os.environ.get(env_key, "").strip()
+    if named:
+        return named
+    presets = studio.models.presets(TASK)
+    tier = studio.settings.default_tier
+    for name, preset in presets.items():
+        if preset.family == family and preset.tier == tier:
+            return name
+    return f"tiny-{family}"
+
+
+class LibraryTagger:
+    """Tags published items in the background, one device-idle turn per item."""
+
+    def __init__(self, studio, captioner: str | None = None, tagger: str | None = None, start: bool = True):
+        self.studio = studio
+        self.captioner = captioner or pick_preset(studio, "blip", "STUDIO_LIBRARY_CAPTIONER")
+        self.tagger = tagger or pick_preset(studio, "clip", "STUDIO_LIBRARY_TAGGER")
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._paused_until = 0.0
+        self.quiet_s = QUIET_S
+        self.start = start and enabled()
+        if self.start:
+            studio.library.on_add = self.wake
+
+    def wake(self) -> None:
+        """Something was published: tag it when the device is free (the thread starts on first use)."""
+        if not self.start:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="library-tagging", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(timeout=60)
+            self._wake.clear()
+            try:
+                while time.time() >= self._paused_until and self.pending():
+                    if not self.tag_next():
+                        time.sleep(IDLE_POLL_S)   # the device is busy: a visitor goes first
+            except Exception:  # noqa: BLE001 - a bug here must not end the thread
+                log.exception("library tagging failed")
+
+    def pending(self) -> bool:
+        return bool(self.studio.library.untagged(1))
+
+    def tag_next(self) -> bool:
+        """Tag the oldest waiting item in one low-priority turn; False when the device was busy."""
+        items = self.studio.library.untagged(1)
+        if not items:
+            return True
+        turn = f"tagging-{secrets.token_hex(4)}"
+        if self.quiet_s and not self._quiet():
+            return False
+        if not self.studio.jobs.turns.take_if_idle(turn):
+            return False
+        try:
+            self.tag(items[0])
+        finally:
+            self.studio.jobs.turns.leave(turn)
+        return True
+
+    def _quiet(self) -> bool:
+        """No job held or waited for a turn over the last `quiet_s` (a visitor between two clicks goes first)."""
+        deadline = time.time() + self.quiet_s
+        while time.time() < deadline:
+            counts = self.studio.jobs.turns.counts()
+            if counts["waiting"] or counts["holding"]:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def tag(self, item: GalleryItem) -> tuple[str, list[str]]:
+        """Caption and tag one item now (the caller holds a turn, or is a test or a benchmark)."""
+        picture = first_picture(item)
+        if picture is None:
+            self.studio.library.mark_tagged(item.id)
+            return "", []
+        from pipelines.progress import NO_PROGRESS
+        from pipelines.tagging import Request
+
+        run = self.studio.backend.execute
+        try:
+            caption = run(TASK, Request(images=[picture], model=self.captioner), NO_PROGRESS).captions[0]
+            tags = [t for t, _ in run(TASK, Request(images=[picture], model=self.tagger), NO_PROGRESS).tags[0]]
+        except InputError as e:    # this picture cannot be tagged (the request's check says why): skip it
+            log.info("library tagging: %s skipped: %s", item.id, e)
+            self.studio.library.mark_tagged(item.id)
+            return "", []
+        except StudioError as e:   # a model not downloaded, out of memory: the items wait for later
+            log.warning("library tagging paused for %.0f s: %s", BACKOFF_S, e)
+            self._paused_until = time.time() + BACKOFF_S
+            raise
+        self.studio.library.set_tags(item.id, caption, tags)
+        return caption, tags
+
+
+def first_picture(item: GalleryItem):
+    """The item as a picture to tag: an image itself, a video's first frame; None for anything else."""
+    from PIL import Image
+
+    kind = item.mime.split("/")[0]
+    try:
+        if kind == "image":
+            with Image.open(Path(item.path)) as im:
+                return im.convert("RGB")
+        if kind == "video":
+            import av
+
+            with av.open(item.path) as container:
+                for frame in container.decode(video=0):
+                    return frame.to_image().convert("RGB")
+    except Exception as e:  # noqa: BLE001 - PIL and PyAV raise many kinds for a damaged file; it is skipped
+        log.info("library tagging: %s not readable as a picture (%s)", item.id, type(e).__name__)
+    return None

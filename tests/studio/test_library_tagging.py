@@ -1,0 +1,72 @@
+"""Captions and tags after publish: through the studio's own path, found by search, never signed, and
+taken only in device turns no visitor is waiting for."""
+from __future__ import annotations
+
+import threading
+import time
+
+from pipelines.text_to_image import Request
+from studio.jobs import DeviceTurns
+from studio.library_tagging import LibraryTagger
+
+
+def make_image(studio, session: str, prompt: str):
+    request = Request(prompt=prompt, model="tiny-sd15", seed=7, steps=2, width=64, height=64)
+    return studio.produce("text_to_image", request, session_id=session).items[0]
+
+
+def test_a_published_image_is_tagged_in_the_background_and_found_by_its_tags(studio):
+    item = make_image(studio, "tagging-visitor", "a quiet harbour")
+    deadline = time.time() + 180
+    while time.time() < deadline and studio.library.untagged(50) and \
+            item.id in [i.id for i in studio.library.untagged(50)]:
+        time.sleep(0.5)
+    hit = studio.library.search("tagging-visitor", "harbour").hits[0]
+    assert hit.item.id == item.id and hit.tags and hit.auto_caption is not None
+    found = studio.library.search("tagging-visitor", f'"{hit.tags[0]}"').hits
+    assert item.id in [h.item.id for h in found]
+    assert studio.library.search("someone-else", f'"{hit.tags[0]}"').hits == []
+
+
+def test_tags_and_captions_never_enter_the_signed_file(studio):
+    tagger = LibraryTagger(studio, start=False)
+    item = make_image(studio, "tagging-visitor-2", "lighthouse")
+    caption, tags = tagger.tag(item)
+    assert tags and studio.library.search("tagging-visitor-2", f'"{tags[0]}"').total == 1
+    manifest = str(studio.publisher.verify(item.path).to_dict())
+    for word in [*tags, caption]:
+        if len(word) > 3:
+            assert f"'{word}'" not in manifest and f'"{word}"' not in manifest
+
+
+def test_a_tagging_turn_is_taken_only_when_no_visitor_waits():
+    turns = DeviceTurns(slots=1)
+    turns.join("visitor", "job-1")                    # holds the turn
+    assert not turns.take_if_idle("tagging-1")
+    turns.join("visitor-2", "job-2")                  # waits
+    turns.leave("job-1")                              # job-2 gets it at once, before any tagging
+    assert turns.wait("job-2", 0)
+    assert not turns.take_if_idle("tagging-1")
+    turns.leave("job-2")
+    assert turns.take_if_idle("tagging-1")            # idle: tagging may take a turn
+    got = threading.Event()
+    turns.join("visitor-3", "job-3")                  # a visitor arriving now waits for that one item only
+    threading.Thread(target=lambda: got.set() if turns.wait("job-3", 10) else None).start()
+    assert not got.wait(0.2)
+    turns.leave("tagging-1")
+    assert got.wait(5)
+    assert turns.counts()["holding"] == 1
+
+
+def test_the_tagger_steps_aside_when_the_device_is_busy(studio):
+    tagger = LibraryTagger(studio, start=False)
+    tagger.quiet_s = 0
+    studio.jobs.turns.join("busy-visitor", "busy-job")   # a visitor's job holds the device
+    try:
+        item = make_image(studio, "tagging-visitor-3", "busy day")
+        assert item.id in [i.id for i in studio.library.untagged(100)]
+        assert tagger.tag_next() is False                # nothing taken, nothing tagged
+        assert item.id in [i.id for i in studio.library.untagged(100)]
+    finally:
+        studio.jobs.turns.leave("busy-job")
+    assert tagger.tag_next() is True                     # idle again: the oldest waiting item is tagged
