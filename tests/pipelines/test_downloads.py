@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import registry
 from pipelines.downloads import DownloadControl, GatedModelError, select_files
 from pipelines.errors import Cancelled, ModelMissingError
 from pipelines.model_files import ABSENT, PARTIAL, READY
@@ -194,8 +195,9 @@ def manager(tmp_path, data_dir):
     presets = tmp_path / "presets"
     (presets / "models").mkdir(parents=True)
     (presets / "models" / "text_to_image.toml").write_text(PRESETS)
-    for task in ("fill", "video", "speech", "music", "sound_effects", "detect_image", "detect_audio", "preview_decoder"):
-        (presets / "models" / f"{task}.toml").write_text("")
+    for task in registry.TASKS:  # every other task: no presets
+        if task != "text_to_image":
+            (presets / "models" / f"{task}.toml").write_text("")
     return ModelManager(tmp_path / "data", offline=False, presets_dir=presets)
 
 
