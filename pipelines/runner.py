@@ -1,12 +1,14 @@
 """The one entry point for running a task: `execute(manager, task, request, progress)`.
 
-It holds the shared pipeline for the job (loading it when needed), checks the request against the
-model's preset, runs the task module one job per pipeline at a time, records the model and device
-in every artifact's parameters, and turns running out of device memory, while loading or while
-running, into a clear `OutOfMemory`. The Ray Serve deployments call the same function.
+It prepares the request (`prepare`: a checked copy; the caller's request is never changed), holds
+the shared pipeline for the job (loading it when needed), runs the task module one job per pipeline
+at a time, records the model and device in every artifact's parameters, and turns running out of
+device memory, while loading or while running, into a clear `OutOfMemory`. The Ray Serve
+deployments call the same function.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
@@ -89,6 +91,33 @@ def _one_job_at_a_time(loaded, progress: Progress) -> Iterator[None]:
         loaded.run_lock.release()
 
 
+# Set on a request `prepare` made: the preset it was checked against. An attribute, not a field, so
+# `dataclasses.replace` (a changed request) drops it, while a copy for a Ray replica keeps it.
+_CHECKED_FOR = "_studio_checked_for"
+
+
+def prepare(task: str, request, preset: ModelPreset):
+    """The request as it will run: a copy of `request` with the one text policy applied, checked
+    against `preset` (`Request.check`, which normalises it or raises `InputError`) and styled.
+
+    The caller's request is left as it was. The copy is marked, and `prepare` returns a marked
+    request as it is, so the check runs once per job however many layers ask (the tab's early
+    check, `Studio.produce`, this runner, a Ray replica). Change a prepared request only through
+    `dataclasses.replace`, which gives an unmarked copy that is checked again."""
+    if vars(request).get(_CHECKED_FOR) == preset.name:
+        return request
+    request = dataclasses.replace(request)
+    clean_request_text(request)  # the one text policy, on every path: UI, API, CLI, Ray replicas
+    request.check(preset)
+    if registry.contract(task).styled:
+        styles = load_styles()
+        if request.style not in styles:
+            raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")
+        request.apply_style(styles[request.style])
+    object.__setattr__(request, _CHECKED_FOR, preset.name)
+    return request
+
+
 def joined_preset(manager: ModelManager, task: str, request) -> ModelPreset | None:
     """The other task's preset the task runs with (`Task.joins`), refused before anything loads
     when its family differs from the request's preset, naming this task's presets that match."""
@@ -108,20 +137,20 @@ def joined_preset(manager: ModelManager, task: str, request) -> ModelPreset | No
 def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
     """Run one request of `task` on this machine and return its artifacts.
 
-    The model (and its preview decoder) is held in the cache for the whole job, so it is never
-    evicted under it, and the pipeline runs one job at a time."""
+    The request is prepared first (`prepare`: checked once, before any model loads; the caller's
+    object is not changed). The model (and its preview decoder) is held in the cache for the
+    whole job, so it is never evicted under it, and the pipeline runs one job at a time."""
     from pipelines.device import is_out_of_memory
 
     module = registry.task_module(task)
     if progress is NO_PROGRESS:
         progress = Progress()
     progress.check()
-    clean_request_text(request)  # the one text policy, on every path: UI, API, CLI, Ray replicas
+    request = prepare(task, request, manager.preset(task, request.model))
     progress.update(0, 1, "loading model")
     with ExitStack() as held:
         joined = joined_preset(manager, task, request)
         loaded = _leased(held, manager, task, request.model)
-        request.check(loaded.preset)
         pipe, other = loaded.pipe, None
         if joined is not None:  # its modules run in this job: hold it and its run lock too
             other = _leased(held, manager, joined.task, joined.name)
@@ -129,11 +158,6 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
             pipe = registry.contract(task).join(loaded.pipe, other.pipe)
         notices = attach_previewer(manager, other or loaded, progress, held)
         progress.embeddings = manager.embeddings
-        if registry.contract(task).styled:
-            styles = load_styles()
-            if request.style not in styles:
-                raise InputError(f"Unknown style {request.style!r}; choose one of: {', '.join(styles)}.")
-            request.apply_style(styles[request.style])
         held.enter_context(_one_job_at_a_time(loaded, progress))
         try:
             result = module.run(pipe, request, progress)

@@ -118,13 +118,23 @@ class Studio:
                     f"({inp.verdict.get('verdict')}). If you have the right to use it, tick the confirmation box "
                     f"and run again.")
 
+    def checked(self, task: str, request: Any) -> Any:
+        """`request` checked against its preset, as the job will run it: a new, marked request
+        (pipelines.runner.prepare), so the check is not repeated when it is queued and run;
+        `request` itself is not changed. Raises `InputError` / `PresetError` saying what to do."""
+        from pipelines.runner import prepare
+
+        return prepare(task, request, self.models.preset(task, request.model))
+
     def produce(self, task: str, request: Any, session_id: str, progress: Progress = NO_PROGRESS,
                 inputs: Sequence[InputFile] = (), record: JobRecord | None = None,
                 confirmed: bool = False) -> Outcome:
-        """Check the inputs, run `request`, publish every artifact (signed, checked), add it to the gallery."""
+        """Check the request (once: see `checked`) and the inputs, run it, publish every artifact
+        (signed, checked), add it to the gallery. `request` itself is not changed."""
         if inputs:
             progress.update(0, 1, "checking inputs")
             self.check_inputs(inputs, record, confirmed)
+        request = self.checked(task, request)  # here, not in the runner, so a Ray replica gets it checked
         result = self.backend.execute(task, request, progress)
         progress.update(0, len(result.artifacts), "signing")
         items = []
@@ -152,7 +162,14 @@ class Studio:
                scope: str | None = None) -> Iterator[ProgressEvent | JobDone]:
         """`produce` as a job of this session: progress events, then `JobDone` with the Outcome.
         `client` is the visitor's network address, for the per-address limit (None: not counted);
-        `scope` the tab whose Cancel stops it (default: the task's own tab)."""
+        `scope` the tab whose Cancel stops it (default: the task's own tab).
+
+        The request is checked now, before the job takes a place in the queue (after a look at
+        each input's header, before anything decodes it): bad input is refused at once, and the
+        job runs the checked request without checking it again."""
+        for inp in inputs:
+            self.probe_upload(inp.path, title=inp.title or "uploaded file")
+        request = self.checked(task, request)
         return self.jobs.stream(session_id, task, request, lambda record, progress: self.produce(
             task, request, session_id, progress, inputs, record, confirmed), client=client, scope=scope)
 
