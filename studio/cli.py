@@ -328,7 +328,7 @@ def add_field_options(g: argparse.ArgumentParser, contract) -> None:
     """One option per settable request field: numbers typed, flags as --x/--no-x, defaults from the preset."""
     for f in field_options(contract):
         extra = {"action": argparse.BooleanOptionalAction} if f.kind == "flag" else \
-            {"type": _TYPES[f.kind], "metavar": f.kind.upper(), **({"choices": f.choices} if f.choices else {})}
+            {"type": _TYPES[f.kind], **({"choices": f.choices} if f.choices else {"metavar": f.kind.upper()})}
         bounds = f", {f.lo:g} to {f.hi:g}" if f.lo is not None and f.hi is not None else ""
         flags = [f"--{f.flag}", *([OPTION_ALIASES[f.name]] if f.name in OPTION_ALIASES else [])]
         g.add_argument(*flags, dest=field_dest(f), default=None, help=f"{f.title}{bounds} (request field {f.name})",
