@@ -25,6 +25,8 @@ from studio.storyboard.tab_parts import base_url
 from studio.widgets import license_markdown, user_message
 
 log = logging.getLogger(__name__)
+SHARED_HIDDEN = ("With prompt disclosure off on this studio, the owner's words (title, shots, dialogue) show as "
+                 "their SHA-256 here.")
 
 
 def friendly(fn):
@@ -303,21 +305,32 @@ class BoardTab:
         return "", "Sharing stopped: the old link no longer opens the board."
 
     @friendly
-    def on_open_shared(self, link):
-        """A shared board, read-only: summary, panels, shots and its exports."""
-        board = self.service.shared(link or "")
-        files = [i.path for i in self.service.exports(board)]
-        return view.summary_markdown(board, read_only=True), view.panel_tiles(board), view.shot_rows(board), \
-            files or None
+    def on_open_shared(self, link, session=None):
+        """The Open button and the API: the shared board as this visitor may see it."""
+        return self.open_shared(link, ensure(session).id)
 
-    def on_load_shared(self, request: gr.Request):
-        """A page opened with ?board=<token> shows that board, read-only, in this tab."""
+    @friendly
+    def open_shared(self, link, viewer_id: str | None):
+        """A shared board, read-only (summary, panels, shots, exports); the visitor's words stay readable
+        for the board's owner, or for everyone while the studio discloses prompts (sharing.py)."""
+        shared = self.service.shared_view(link or "", viewer_id)
+        board, files = shared.board, [i.path for i in shared.exports]
+        summary = view.summary_markdown(board, read_only=True)
+        if shared.withheld:
+            left_out = (f" {shared.exports_left_out} export(s) that carry them (contact sheet, panels ZIP, an animatic "
+                        "with voice-over) are not offered." if shared.exports_left_out else "")
+            summary += f"  \n*{SHARED_HIDDEN}{left_out}*"
+        return summary, view.panel_tiles(board), view.shot_rows(board), files or None
+
+    def on_load_shared(self, session, request: gr.Request):
+        """A page opened with ?board=<token>: that board in the Storyboard tab (no session is made for it;
+        a page whose session is not known yet sees what any visitor sees)."""
         token = (request.query_params if request is not None else {}).get("board")
         if not token:
             return (gr.update(),) * 7
         link = f"?board={token}"
         shown = (gr.Tabs(selected="storyboard"), gr.Accordion(open=True), link)
         try:
-            return (*shown, *self.on_open_shared(link))
+            return (*shown, *self.open_shared(link, session.id if isinstance(session, Session) else None))
         except gr.Error as e:
             return (*shown, f"**{e.message}**", [], [], None)

@@ -25,7 +25,7 @@ from studio.jobs import JobDone
 from studio.service import NeedsConfirmation, Studio
 from studio.sessions import random_seed
 from studio.storyboard import board as bd
-from studio.storyboard import making, panels
+from studio.storyboard import making, panels, sharing
 from studio.storyboard.board import Board
 from studio.storyboard.events import (EXPORT_TASK, MUSIC_TASK, PANEL_TASK, SCOPE, VOICE_TASK, ExportRequest, Finished,
                                       Step)
@@ -252,6 +252,13 @@ class BoardService:
             raise InputError("This share link does not open a board: check that it was copied whole, or ask its "
                              "owner to share it again (they may have stopped sharing it).")
         return board
+
+    def shared_view(self, link_or_token: str, viewer_id: str | None = None) -> sharing.SharedBoard:
+        """The board a share link opens, as `viewer_id` may see it: whole for its owner (or while the
+        operator discloses prompts), else with the visitor's words as their SHA-256 (sharing.py)."""
+        board = self.shared(link_or_token)
+        disclose = self.studio.publisher.cfg.disclose_prompt
+        return sharing.for_viewer(board, self.exports(board), viewer_id, disclose)
 
     def exports(self, board: Board) -> list[GalleryItem]:
         """The board's published exports, newest first (read with the owner's session id)."""

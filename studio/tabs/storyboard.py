@@ -123,9 +123,9 @@ def wire_shared(ui: SimpleNamespace, h: BoardTab) -> None:
     """Open a board someone shared, by its link pasted here or by opening the page with ?board=<token>."""
     shared = ui.shared
     outputs = [shared.summary, shared.panels, shared.table, shared.files]
-    shared.open.click(h.on_open_shared, [shared.link], outputs, api_name="open_shared_board",
+    shared.open.click(h.on_open_shared, [shared.link, ui.session], outputs, api_name="open_shared_board",
                       queue=False)
     root, tabs = gr.context.Context.root_block, ui.tab.parent
     if root is not None and isinstance(tabs, gr.Tabs):
-        root.load(h.on_load_shared, None, [tabs, shared.box, shared.link, *outputs], api_name=False,
+        root.load(h.on_load_shared, [ui.session], [tabs, shared.box, shared.link, *outputs], api_name=False,
                   queue=False)

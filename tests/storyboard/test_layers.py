@@ -83,11 +83,11 @@ def test_the_service_layer_never_imports_gradio():
     # those inside functions, which run later) names Gradio or the studio's Gradio widgets.
     edges = graph({"studio.storyboard.service"}, ("studio.storyboard",))
     layer = {m: deps for m, deps in edges.items() if m.startswith("studio.storyboard")}
-    assert {"studio.storyboard.panels", "studio.storyboard.making"} <= set(layer)
+    assert {"studio.storyboard.panels", "studio.storyboard.making", "studio.storyboard.sharing"} <= set(layer)
     named = {d for deps in layer.values() for d in deps}
     assert not {n for n in named if n.split(".")[0] == "gradio" or n.startswith("studio.widgets")}
-    # In a fresh interpreter, importing the service (with the runs) loads no Gradio.
-    code = ("import sys, studio.storyboard.service; "
+    # In a fresh interpreter, importing the service (with the runs and the sharing rules) loads no Gradio.
+    code = ("import sys, studio.storyboard.service, studio.storyboard.sharing; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'gradio'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
