@@ -175,7 +175,8 @@ def run(pipe: WhisperPipe, request: Request, progress: Progress) -> Transcript:
     duration = audio.size / RATE
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
     if rms <= 10 ** (SILENCE_DBFS / 20):
-        return _finish(request, [], code or "", duration, ["The recording is silent: there is no speech to transcribe."])
+        silent = "The recording is silent: there is no speech to transcribe."
+        return _finish(request, [], code or "", duration, [silent])
     features = _features(pipe, audio)
     notices = []
     if code is None and languages(pipe):
@@ -190,8 +191,9 @@ def run(pipe: WhisperPipe, request: Request, progress: Progress) -> Transcript:
 def _features(pipe: WhisperPipe, audio: np.ndarray) -> dict:
     long = audio.size > WINDOW_S * RATE
     # Past 30 s the features are kept whole (no truncation): generate then decodes window by window.
-    features = pipe.processor.feature_extractor(audio, sampling_rate=RATE, return_tensors="pt", return_attention_mask=True,
-                                                truncation=not long, padding="longest" if long else "max_length")
+    features = pipe.processor.feature_extractor(audio, sampling_rate=RATE, return_tensors="pt",
+                                                return_attention_mask=True, truncation=not long,
+                                                padding="longest" if long else "max_length")
     return {k: v.to(pipe.model.device, dtype=pipe.model.dtype if k == "input_features" else v.dtype)
             for k, v in features.items()}
 
@@ -365,7 +367,8 @@ def build_tiny(folder) -> None:
         no_timestamps_token_id=ids("<|notimestamps|>"), prev_sot_token_id=ids("<|startofprev|>"),
         max_initial_timestamp_index=50, alignment_heads=[[1, 0], [1, 1]], return_timestamps=False)
     model.save_pretrained(folder)
-    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer).save_pretrained(folder)
+    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer)
+    processor.save_pretrained(folder)
 
 
 CONTRACT = Task(TASK, Request, artifacts=("text",), text_field=None, tab="Transcribe")

@@ -142,7 +142,8 @@ def _check_block(block: list[tuple[int, str]], timing: re.Pattern, kind: str) ->
     if kind == "vtt" and (first.startswith(("WEBVTT", "NOTE", "STYLE", "REGION"))):
         return
     at = 0 if "-->" in block[0][1] else 1   # past the cue number / identifier (which never holds "-->")
-    name, example = ("SRT", "00:00:01,000 --> 00:00:02,500") if kind == "srt" else ("WebVTT", "00:00:01.000 --> 00:00:02.500")
+    name, example = (("SRT", "00:00:01,000 --> 00:00:02,500") if kind == "srt"
+                     else ("WebVTT", "00:00:01.000 --> 00:00:02.500"))
     if at >= len(block) or not timing.match(block[at][1]):
         number = block[min(at, len(block) - 1)][0]
         raise InputError(f"The {name} file does not parse at line {number}: expected a cue timing like "
@@ -181,7 +182,8 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[TranslateP
     model = AutoModelForSeq2SeqLM.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(source, **where)
     if config.model_type == "m2m_100":
-        codes = tuple(sorted(t for t in tokenizer.additional_special_tokens if re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", t)))
+        nllb_code = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+        codes = tuple(sorted(t for t in tokenizer.additional_special_tokens if nllb_code.fullmatch(t)))
         return TranslatePipe(model, tokenizer, "nllb", codes, codes), []
     return TranslatePipe(model, tokenizer, "marian", *_marian_languages(tokenizer, source)), []
 

@@ -100,7 +100,8 @@ def test_a_studio_voice_take_is_transcribed_and_published_as_txt_srt_and_vtt(stu
     assert lines == [c.content for c in cues]
     for cue, caption in zip(cues, captions):
         assert datetime.timedelta(0) <= cue.start < cue.end <= datetime.timedelta(seconds=duration + 1e-3)
-        assert abs(caption.start_in_seconds + int(caption.start.split(".")[1]) / 1000 - cue.start.total_seconds()) < 2e-3
+        vtt_start = caption.start_in_seconds + int(caption.start.split(".")[1]) / 1000
+        assert abs(vtt_start - cue.start.total_seconds()) < 2e-3
     item = outcome.items[0]
     assert item.params["task"] == "transcribe" and item.params["model"] == "tiny-whisper"
     assert item.params["duration_s"] == pytest.approx(duration, abs=0.01)

@@ -51,8 +51,10 @@ def test_webvtt_and_a_plain_transcript_are_read(studio):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"text": SRT.replace("00:00:02,500 -->", "00:00:02,500 ->")}, r"SRT file does not parse at line 7: expected a cue timing.*found “00:00:02,500 -> 00:00:04,250”"),
-    ({"text": SRT.replace("2\n00:00:02", "2\nhello\n00:00:02")}, r"SRT file does not parse at line 7: expected a cue timing.*found “hello”"),
+    ({"text": SRT.replace("00:00:02,500 -->", "00:00:02,500 ->")},
+     r"SRT file does not parse at line 7: expected a cue timing.*found “00:00:02,500 -> 00:00:04,250”"),
+    ({"text": SRT.replace("2\n00:00:02", "2\nhello\n00:00:02")},
+     r"SRT file does not parse at line 7: expected a cue timing.*found “hello”"),
     ({"text": SRT.replace("00:01:06,000", "00:00:06,000")}, r"at line 11: the cue ends before it starts"),
     ({"text": VTT.replace("00:00:04.250", "00:00:4.25")}, r"WebVTT file does not parse at line 9"),
     ({"text": SRT, "target_language": "fr"}, r"no target language 'fr'. It has: de\."),
@@ -84,4 +86,5 @@ def test_a_transcript_export_reads_back_as_the_same_cues():
     segments = [Segment(0.0, 1.5, "One."), Segment(1.5, 3.0, "Two words.")]
     for text, kind in ((to_srt(segments), "srt"), (to_vtt(segments), "vtt")):
         read_kind, cues = parse_cues(text)
-        assert read_kind == kind and [(c.text, c.start, c.end) for c in cues] == [("One.", 0.0, 1.5), ("Two words.", 1.5, 3.0)]
+        assert read_kind == kind
+        assert [(c.text, c.start, c.end) for c in cues] == [("One.", 0.0, 1.5), ("Two words.", 1.5, 3.0)]
