@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "tagging": "pipelines.tagging",
     "detect_image": "pipelines.detect_image", "detect_audio": "pipelines.detect_audio",
     "transcribe": "pipelines.transcribe", "translate": "pipelines.translate",
+    "dubbing": "pipelines.dubbing",
 }
 
 

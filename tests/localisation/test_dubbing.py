@@ -1,0 +1,98 @@
+"""Dubbing through the path a visitor takes (Studio.produce, published and signed): a 3-line clip in
+the original speaker's cloned voice keeps its length within a frame, every line synthesized, the clip
+as parentOf and the voice reference as an ingredient; cloning without the attestation is refused."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipelines.dubbing import Request
+from pipelines.errors import InputError
+from pipelines.media import InputFile
+from provenance.encode import write_video
+
+FPS = 12
+LINES = ("1\n00:00:00,300 --> 00:00:01,300\nHello there.\n\n"
+         "2\n00:00:01,600 --> 00:00:02,600\nThe lamp is lit.\n\n"
+         "3\n00:00:02,900 --> 00:00:03,900\nGo home now.\n")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """4 s of moving picture at 12 fps with a stereo background hum at 48 kHz."""
+    path = tmp_path_factory.mktemp("dub") / "clip.mp4"
+    y, x = np.mgrid[0:96, 0:160]
+    frames = [np.stack([(x * 1.5 + i * 4) % 256, (y * 2 + i * 3) % 256, np.full_like(x, 90)], -1).astype(np.uint8)
+              for i in range(4 * FPS)]
+    t = np.arange(4 * 48000) / 48000
+    hum = np.stack([0.1 * np.sin(2 * np.pi * 110 * t)] * 2).astype(np.float32)
+    write_video(iter(frames), FPS, path, size=(160, 96), audio=hum, audio_rate=48000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """5 s of a voiced tone with syllable-rate loudness changes: sound a speaker encoder takes."""
+    t = np.arange(5 * 22050) / 22050
+    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 0.7 * t)) / 22050
+    voice = 0.25 * sum(np.sin(k * phase) / k for k in (1, 2, 3)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t))
+    path = tmp_path_factory.mktemp("dub-ref") / "speaker.wav"
+    sf.write(path, voice.astype(np.float32), 22050)
+    return path
+
+
+def _frames_and_fps(path) -> tuple[int, float]:
+    with av.open(str(path)) as box:
+        stream = box.streams.video[0]
+        return sum(1 for _ in box.decode(stream)), float(stream.average_rate or Fraction(FPS))
+
+
+def test_a_dubbed_clip_keeps_its_length_and_says_what_was_synthesized(studio, clip, reference):
+    request = Request(media_path=str(clip), lines=LINES, model="tiny-xtts", reference_path=str(reference),
+                      clone_attested=True, seed=3, background_db=-18.0)
+    inputs = [InputFile(str(clip), "parentOf", "original clip"), InputFile(str(reference), "inputTo", "reference voice")]
+    outcome = studio.produce("dubbing", request, session_id="dubbing", inputs=inputs, confirmed=True)
+    files = {Path(i.path).suffix: i for i in outcome.items}
+    assert set(files) == {".mp4", ".srt", ".vtt"}
+    dub = files[".mp4"]
+    (n0, fps0), (n1, fps1) = _frames_and_fps(clip), _frames_and_fps(dub.path)
+    assert abs(n1 / fps1 - n0 / fps0) <= 1 / fps0
+    with av.open(dub.path) as box:
+        sound = box.streams.audio[0]
+        assert abs(float(sound.duration * sound.time_base) - n0 / fps0) <= 1 / fps0
+        assert box.streams.subtitles and box.streams.subtitles[0].codec_context.name == "mov_text"
+    segments = dub.params["segments"]
+    assert dub.params["synthesized_segments"] == 3 and [s["synthesized"] for s in segments] == [True] * 3
+    assert [s["start_s"] for s in segments] == [0.3, 1.6, 2.9]
+    assert all(1.0 <= s["speed"] <= 1.3 for s in segments)
+    report = studio.publisher.verify(dub.path)
+    assert report.state in ("Trusted", "Valid"), report.failures
+    relations = {(i.get("title"), i.get("relationship")) for i in report.ingredients}
+    assert {("original clip", "parentOf"), ("reference voice", "inputTo")} <= relations
+    actions = next(a["data"]["actions"] for a in report.manifest["assertions"] if a["label"].startswith("c2pa.actions"))
+    assert [a["action"] for a in actions][:2] == ["c2pa.opened", "c2pa.edited"]
+    assert dub.params["voice"] == "cloned from the reference clip"
+
+
+def test_cloning_without_the_attestation_is_refused(studio, clip, reference):
+    preset = studio.models.preset("dubbing", "tiny-xtts")
+    with pytest.raises(InputError, match="needs the speaker's permission"):
+        Request(media_path=str(clip), lines=LINES, model="tiny-xtts", reference_path=str(reference)).check(preset)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(lines="1\n00:00:00,300 --> 00:00:01,300\nHi\n\n2\n00:00:02 -> 3\nx\n"), "at line 5"),
+    (dict(lines=""), "no lines to say"),
+    (dict(lines="1\n00:00:09,000 --> 00:00:10,000\nLate.\n"), "after the clip ends"),
+    (dict(background_db=6.0), "from -60 to 0 dB"),
+    (dict(media_path=""), "no clip to dub"),
+])
+def test_bad_dubbing_input_is_a_clear_message(studio, clip, kw, message):
+    preset = studio.models.preset("dubbing", "tiny-vits")
+    with pytest.raises(InputError, match=message):
+        Request(**{"media_path": str(clip), "lines": LINES, **kw}).check(preset)
