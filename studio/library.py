@@ -302,9 +302,14 @@ class Library:
             total = db.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
             order = {"newest": "i.created DESC, i.rowid DESC", "oldest": "i.created, i.rowid",
                      "relevance": ("library_fts.rank, " if match else "") + "i.created DESC, i.rowid DESC"}[sort]
-            rows = db.execute(f"SELECT g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM {source} "
-                              f"JOIN gallery g ON g.id = i.id WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                              [session_id, *params, page_size, page * page_size]).fetchall()
+            # The page's rowids first, then only their rows: the gallery rows (with their parameters)
+            # of the thousands of matches off the page are never read.
+            ids = [r[0] for r in db.execute(f"SELECT i.rowid FROM {source} WHERE {where} ORDER BY {order} "
+                                            f"LIMIT ? OFFSET ?", [*params, page_size, page * page_size])]
+            found = {r[0]: r[1:] for r in db.execute(
+                "SELECT i.rowid, g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM library_items i "
+                f"JOIN gallery g ON g.id = i.id WHERE i.rowid IN ({','.join('?' * len(ids))})", [session_id, *ids])}
+            rows = [found[rowid] for rowid in ids if rowid in found]
         hits = [Hit(GalleryItem(*r[:6], json.loads(r[6]), r[7]), json.loads(r[8]), r[9], r[10], r[11], bool(r[12]),
                     withheld=not r[12] and not self.disclose_prompt) for r in rows if Path(r[3]).exists()]
         return Page(hits, total, page, page_size)
