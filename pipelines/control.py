@@ -64,8 +64,8 @@ class Request:
         size (said in a notice when it is resized); raise `InputError` saying what to do."""
         self._check_scalars(preset)
         notices: list[str] = []
-        source = open_image(self.image, "control source", notices, preset.limit("max_pixels", 40_000_000),
-                            preset.limit("min_size", 16))
+        # min_size is the output's; any source from 16 px a side is scaled to the output size
+        source = open_image(self.image, "control source", notices, preset.limit("max_pixels", 40_000_000), 16)
         control = None
         if self.control_type != "depth":  # depth needs the estimator, loaded with the model: made in run
             control = fit(control_map(self.control_type, source, low=self.canny_low, high=self.canny_high),
