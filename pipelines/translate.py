@@ -42,6 +42,7 @@ ISO3 = {"ar": "arb", "bg": "bul", "ca": "cat", "cs": "ces", "da": "dan", "de": "
 _SRT_TIME = r"\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}"
 _VTT_TIME = r"(?:\d{1,}:)?\d{2}:\d{2}\.\d{3}"
 SRT_TIMING = re.compile(rf"^\s*{_SRT_TIME}\s*-->\s*{_SRT_TIME}(\s.*)?$")
+_STAMP = re.compile(r"\d{1,2}:\d{2}:\d{2}[,.]\d")
 VTT_TIMING = re.compile(rf"^\s*{_VTT_TIME}\s+-->\s+{_VTT_TIME}(\s.*)?$")
 
 
@@ -94,7 +95,8 @@ def subtitle_format(text: str) -> str:
     lines = text.lstrip("\ufeff").splitlines()
     if lines and lines[0].startswith("WEBVTT"):
         return "vtt"
-    if any(SRT_TIMING.match(line) for line in lines[:3]):
+    # A timestamp near the top means subtitles, even with a broken timing line (which is then named).
+    if any(_STAMP.search(line) for line in [line for line in lines if line.strip()][:3]):
         return "srt"
     return "txt"
 
@@ -227,12 +229,16 @@ def run(pipe: TranslatePipe, request: Request, progress: Progress) -> Translatio
         progress.update(start, len(texts), "translating")
         out += translate_batch(pipe, texts[start:start + BATCH], source, target, request.beams)
     progress.update(len(texts), len(texts), "translating")
+    empty = [i for i, t in enumerate(out, 1) if not t]
+    notices = [f"{len(empty)} cue(s) came out of the model empty and keep their own text (cue {empty[0]} first)."
+               ] if empty else []
+    out = [t or source_text for t, source_text in zip(out, texts)]
     translated = [Cue("\n".join(textwrap.wrap(t, LINE_CHARS)) or t, c.start, c.end) for t, c in zip(out, cues)]
     params = dict(task=TASK, source_language=source, target_language=target, cues=len(cues), input_format=kind,
                   beams=request.beams)
     suffixes = (".srt", ".vtt") if kind != "txt" else (".txt",)
     artifacts = [TextArtifact(export(translated, s), s, dict(params, format=s.lstrip("."))) for s in suffixes]
-    return Translation(artifacts, [], cues=translated, format=kind)
+    return Translation(artifacts, notices, cues=translated, format=kind)
 
 
 def translate_batch(pipe: TranslatePipe, texts: list[str], source: str, target: str, beams: int) -> list[str]:

@@ -59,6 +59,7 @@ def test_webvtt_and_a_plain_transcript_are_read(studio):
     ({"text": VTT.replace("00:00:04.250", "00:00:4.25")}, r"WebVTT file does not parse at line 9"),
     ({"text": SRT, "target_language": "fr"}, r"no target language 'fr'. It has: de\."),
     ({"text": SRT, "source_language": "ja"}, r"no source language 'ja'. It has: en\."),
+    ({"text": "1\n00:00:01,000 -> 00:00:02,000\nhi\n"}, r"SRT file does not parse at line 2"),
     ({"text": "   "}, "nothing to translate"),
     ({"text": SRT, "beams": 0}, "Beams 0 is out of range"),
 ])
