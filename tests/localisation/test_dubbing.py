@@ -3,6 +3,7 @@ the original speaker's cloned voice keeps its length within a frame, every line 
 as parentOf and the voice reference as an ingredient; cloning without the attestation is refused."""
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import soundfile as sf
 from pipelines.dubbing import Request
 from pipelines.errors import InputError
 from pipelines.media import InputFile
+from provenance.manifest import withheld
 from provenance.encode import write_video
 
 FPS = 12
@@ -56,7 +58,11 @@ def test_a_dubbed_clip_keeps_its_length_and_says_what_was_synthesized(studio, cl
     request = Request(media_path=str(clip), lines=LINES, model="tiny-xtts", reference_path=str(reference),
                       clone_attested=True, seed=3, background_db=-18.0)
     inputs = [InputFile(str(clip), "parentOf", "original clip"), InputFile(str(reference), "inputTo", "reference voice")]
-    outcome = studio.produce("dubbing", request, session_id="dubbing", inputs=inputs, confirmed=True)
+    before, studio.publisher.cfg.disclose_prompt = studio.publisher.cfg.disclose_prompt, False
+    try:  # with disclosure off, the lines are the visitor's words: heard and shown, never in a manifest
+        outcome = studio.produce("dubbing", request, session_id="dubbing", inputs=inputs, confirmed=True)
+    finally:
+        studio.publisher.cfg.disclose_prompt = before
     files = {Path(i.path).suffix: i for i in outcome.items}
     assert set(files) == {".mp4", ".srt", ".vtt"}
     dub = files[".mp4"]
@@ -73,10 +79,14 @@ def test_a_dubbed_clip_keeps_its_length_and_says_what_was_synthesized(studio, cl
     report = studio.publisher.verify(dub.path)
     assert report.state in ("Trusted", "Valid"), report.failures
     relations = {(i.get("title"), i.get("relationship")) for i in report.ingredients}
-    assert {("original clip", "parentOf"), ("reference voice", "inputTo")} <= relations
+    # (titles are the visitor's file names: withheld as their SHA-256 with disclosure off)
+    assert {(withheld("original clip", False), "parentOf"), (withheld("reference voice", False), "inputTo")} <= relations
     actions = next(a["data"]["actions"] for a in report.manifest["assertions"] if a["label"].startswith("c2pa.actions"))
     assert [a["action"] for a in actions][:2] == ["c2pa.opened", "c2pa.edited"]
     assert dub.params["voice"] == "cloned from the reference clip"
+    for item in outcome.items:
+        manifest = json.dumps(studio.publisher.verify(item.path).manifest).lower()
+        assert "lamp" not in manifest and "go home" not in manifest and "lines_sha256" in manifest
 
 
 def test_cloning_without_the_attestation_is_refused(studio, clip, reference):
