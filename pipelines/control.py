@@ -24,7 +24,7 @@ from pipelines import safety_checker
 from pipelines.checks import number, whole
 from pipelines.contract import Task, upload
 from pipelines.control_maps import KINDS, control_map, load_depth_estimator
-from pipelines.diffusion import generators, make_scheduler, prompt_notices, request_view, step_callback
+from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view, step_callback
 from pipelines.errors import InputError
 from pipelines.fill import open_image
 from pipelines.media import ImageArtifact, Result
@@ -142,10 +142,11 @@ class Joined:
 def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[ControlNet, list[str]]:
     """Load a ControlNet from a folder or hub id (diffusers layout), and a depth estimator: the
     folder's own `depth_estimator/`, else DEPTH_ESTIMATOR when it is on this machine."""
-    from diffusers import ControlNetModel
+    from diffusers import AutoModel
 
     kwargs.pop("weight_file", None)
-    net = ControlNetModel.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
+    # AutoModel reads the class from the config: ControlNetModel (SD 1.5, SDXL) or FluxControlNetModel.
+    net = AutoModel.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
     local = Path(source) / "depth_estimator"
     estimator_source = local if local.is_dir() else DEPTH_ESTIMATOR
     try:
@@ -180,12 +181,13 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
     view = request_view(joined.pipe, make_scheduler(joined.pipe, "default"))
     notices += prompt_notices(view, request.prompt)
     kwargs: dict[str, Any] = dict(
-        prompt=request.prompt.strip(), negative_prompt=request.negative_prompt.strip() or None, image=control,
+        prompt=request.prompt.strip(), negative_prompt=request.negative_prompt.strip() or None,
         width=request.width, height=request.height, num_inference_steps=request.steps,
         guidance_scale=request.guidance, controlnet_conditioning_scale=request.conditioning_scale,
         control_guidance_start=request.control_start, control_guidance_end=request.control_end,
         generator=generators([request.seed])[0], output_type="pil",
         callback_on_step_end=step_callback(progress, request.steps, size=(request.height, request.width)))
+    kwargs["control_image" if accepts(view, "control_image") else "image"] = control   # Flux names it so
     with torch.inference_mode():
         output = view(**kwargs)
     progress.update(request.steps, request.steps, "done")
@@ -202,20 +204,16 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
     return Result([ImageArtifact(image=output.images[0], params=params)], notices)
 
 
-def _build_tiny_controlnet(dest: Path, components: dict) -> None:
-    """A ControlNet made from a tiny base's UNet (diffusers' `ControlNetModel.from_unet`, as the
-    published ControlNets were initialised), saved in the hub layout, with a tiny Depth Anything
-    beside it in `depth_estimator/`."""
-    from diffusers import ControlNetModel
+def _save_tiny_controlnet(dest: Path, net, zero_modules: list) -> None:
+    """Save a ControlNet made from a tiny base's denoiser (as the published ControlNets were
+    initialised) in the hub layout, with a tiny Depth Anything beside it in `depth_estimator/`.
+    A fresh ControlNet's output layers are zero, so it would not steer anything yet; the twin's
+    are random, so a test can see the control image and the strength take effect."""
+    import torch
 
     from pipelines.control_maps import build_tiny_depth_anything
 
-    import torch
-
-    net = ControlNetModel.from_unet(components["unet"])
-    # A fresh ControlNet's output convolutions are zero, so it would not steer anything yet; the
-    # twin's are random, so a test can see the control image and the strength take effect.
-    for module in (net.controlnet_down_blocks, net.controlnet_mid_block):
+    for module in zero_modules:
         for param in module.parameters():
             torch.nn.init.normal_(param, std=0.5)
     net.save_pretrained(dest)
@@ -224,16 +222,34 @@ def _build_tiny_controlnet(dest: Path, components: dict) -> None:
 
 def build_tiny_controlnet_sd15(dest: Path) -> None:
     """A ControlNet for the tiny SD 1.5 (its UNet's configuration, random weights)."""
+    from diffusers import ControlNetModel
+
     from pipelines.tiny.image import sd15_components
 
-    _build_tiny_controlnet(dest, sd15_components())
+    net = ControlNetModel.from_unet(sd15_components()["unet"])
+    _save_tiny_controlnet(dest, net, [net.controlnet_down_blocks, net.controlnet_mid_block])
 
 
 def build_tiny_controlnet_sdxl(dest: Path) -> None:
     """A ControlNet for the tiny SDXL (its UNet's configuration, random weights)."""
+    from diffusers import ControlNetModel
+
     from pipelines.tiny.image import sdxl_components
 
-    _build_tiny_controlnet(dest, sdxl_components())
+    net = ControlNetModel.from_unet(sdxl_components()["unet"])
+    _save_tiny_controlnet(dest, net, [net.controlnet_down_blocks, net.controlnet_mid_block])
+
+
+def build_tiny_controlnet_flux(dest: Path) -> None:
+    """A Flux ControlNet for the tiny Flux (its transformer's configuration, one block of each kind)."""
+    from diffusers import FluxControlNetModel
+
+    from pipelines.tiny.image import flux_components
+
+    transformer = flux_components()["transformer"]
+    net = FluxControlNetModel.from_transformer(transformer, num_layers=1, num_single_layers=1,
+                                               attention_head_dim=16, num_attention_heads=2)
+    _save_tiny_controlnet(dest, net, [net.controlnet_blocks, net.controlnet_single_blocks, net.controlnet_x_embedder])
 
 
 CONTRACT = Task(TASK, Request, artifacts=("image",), joins=("text_to_image", "base_model"), join=join,

@@ -74,6 +74,14 @@ def test_a_controlnet_steers_tiny_sd15_through_the_production_loader_without_a_s
     assert np.abs(np.asarray(image, float) - np.asarray(unsteered, float)).mean() > 1
 
 
+def test_a_flux_controlnet_steers_tiny_flux(studio):
+    request = make(model="tiny-controlnet-flux", base_model="tiny-flux", guidance=3.5)
+    result = execute(studio.models, "control", request)
+    params = result.artifacts[0].params
+    assert result.artifacts[0].image.size == (64, 64)
+    assert params["pipeline"] == "FluxControlNetPipeline" and params["joined_model"]["model"] == "tiny-flux"
+
+
 def test_a_controlnet_of_another_family_is_refused_naming_the_matching_ones(studio):
     with pytest.raises(InputError) as err:
         execute(studio.models, "control", make(base_model="tiny-sdxl"))
