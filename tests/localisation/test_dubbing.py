@@ -57,7 +57,8 @@ def _frames_and_fps(path) -> tuple[int, float]:
 def test_a_dubbed_clip_keeps_its_length_and_says_what_was_synthesized(studio, clip, reference):
     request = Request(media_path=str(clip), lines=LINES, model="tiny-xtts", reference_path=str(reference),
                       clone_attested=True, seed=3, background_db=-18.0)
-    inputs = [InputFile(str(clip), "parentOf", "original clip"), InputFile(str(reference), "inputTo", "reference voice")]
+    inputs = [InputFile(str(clip), "parentOf", "original clip"),
+              InputFile(str(reference), "inputTo", "reference voice")]
     before, studio.publisher.cfg.disclose_prompt = studio.publisher.cfg.disclose_prompt, False
     try:  # with disclosure off, the lines are the visitor's words: heard and shown, never in a manifest
         outcome = studio.produce("dubbing", request, session_id="dubbing", inputs=inputs, confirmed=True)
@@ -80,7 +81,8 @@ def test_a_dubbed_clip_keeps_its_length_and_says_what_was_synthesized(studio, cl
     assert report.state in ("Trusted", "Valid"), report.failures
     relations = {(i.get("title"), i.get("relationship")) for i in report.ingredients}
     # (titles are the visitor's file names: withheld as their SHA-256 with disclosure off)
-    assert {(withheld("original clip", False), "parentOf"), (withheld("reference voice", False), "inputTo")} <= relations
+    expected = {(withheld("original clip", False), "parentOf"), (withheld("reference voice", False), "inputTo")}
+    assert expected <= relations
     actions = next(a["data"]["actions"] for a in report.manifest["assertions"] if a["label"].startswith("c2pa.actions"))
     assert [a["action"] for a in actions][:2] == ["c2pa.opened", "c2pa.edited"]
     assert dub.params["voice"] == "cloned from the reference clip"
