@@ -11,12 +11,18 @@ bit accuracy of the id after each attack (MP3 128 kbit/s through the bundled ffm
 to 44.1 and 22.05 kHz, the first second cut, -6 dB) on music-like sound, noise and espeak-ng
 speech, the mark's SNR against the host, and whether unmarked sound reads as marked.
 
-    python bench/provenance.py [--repeat 5] [--fps 8] [--audio-only] [--seconds 8]
+Last, `studio verify` as a user runs it (a fresh `python -m studio.cli verify` process) on signed
+512 px PNGs, with and without `--detect`: one file and all N files in one run each, so start-up
+(Python, imports, the detector's model) and the seconds per further file are told apart. The
+final line gives both.
+
+    python bench/provenance.py [--repeat 5] [--fps 8] [--audio-only] [--seconds 8] [--verify-files 20]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -296,6 +302,87 @@ def print_table(rows: list[Row]) -> None:
               f"| {r.added_wall_ms:.1f} | {r.added_bytes:,} | {r.published_bytes:,} | {goal} |")
 
 
+# ----- `studio verify`: start-up and seconds per file ----------------------------------------
+
+def signed_pngs(data_dir: Path, count: int) -> list[Path]:
+    """`count` different 512 px PNGs, published (watermarked, signed, in the ledger) with the
+    configuration `studio --data-dir data_dir` reads, so verify finds their ledger records."""
+    from studio.settings import load_settings
+
+    settings = load_settings(data_dir=data_dir)
+    pub = Publisher(PublishConfig.from_env(settings.data_dir, **settings.publish_overrides()))
+    out = []
+    for i in range(count):
+        image = Image.fromarray(_picture(512, 512, seed=100 + i))
+        art = ImageArtifact(image, {**PARAMS, "seed": i, "width": 512, "height": 512})
+        out.append(pub.publish(art, task="bench", session_id="bench-verify")[0].path)
+    return out
+
+
+def _verify_run(data_dir: Path, files: list[Path], detect: bool) -> tuple[float, float]:
+    """(wall s, CPU s of the child) of one `studio verify` process over `files`."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    cmd = [sys.executable, "-m", "studio.cli", "--data-dir", str(data_dir), "verify", *map(str, files)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    done = subprocess.run(cmd + (["--detect"] if detect else []), cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - w0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or len(lines) != len(files):
+        raise RuntimeError(f"studio verify failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+@dataclass
+class VerifyCost:
+    """Seconds of one `studio verify` process: its start-up, and each file after the first."""
+
+    detect: bool
+    files: int
+    startup_wall: float
+    per_file_wall: float
+    startup_cpu: float
+    per_file_cpu: float
+
+
+def verify_cost(data_dir: Path, files: list[Path], detect: bool, repeat: int) -> VerifyCost:
+    """Time one file and all `files` (medians of `repeat` runs, back to back); the difference
+    over the extra files is the cost per file, the rest of the one-file run is start-up."""
+    if detect:
+        _verify_run(data_dir, files[:1], True)  # builds the tiny detector on first use: not timed
+    one = [_verify_run(data_dir, files[:1], detect) for _ in range(repeat)]
+    every = [_verify_run(data_dir, files, detect) for _ in range(repeat)]
+    med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
+    per_wall = (med(every, 0) - med(one, 0)) / (len(files) - 1)
+    per_cpu = (med(every, 1) - med(one, 1)) / (len(files) - 1)
+    return VerifyCost(detect, len(files), med(one, 0) - per_wall, per_wall, med(one, 1) - per_cpu, per_cpu)
+
+
+def print_verify(costs: list[VerifyCost]) -> None:
+    """The table, then the final line of the bench."""
+    print(f"`studio verify` on signed 512 px PNGs (fresh process per run; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores)")
+    print("| run | files | start-up wall s | per file wall s | start-up CPU s | per file CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for c in costs:
+        print(f"| {'--detect' if c.detect else 'credentials + watermark'} | {c.files} | {c.startup_wall:.2f} | "
+              f"{c.per_file_wall:.3f} | {c.startup_cpu:.2f} | {c.per_file_cpu:.3f} |")
+    plain, detect = costs
+    cost = lambda c: (f"start-up {c.startup_cpu:.2f} s CPU ({c.startup_wall:.2f} s wall), "  # noqa: E731
+                      f"{c.per_file_cpu:.3f} s CPU ({c.per_file_wall:.3f} s wall) per file")
+    print(f"studio verify: {cost(plain)}; with --detect: {cost(detect)} ({plain.files} files, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+def run_verify(count: int, repeat: int) -> list[VerifyCost]:
+    """Sign `count` PNGs in a fresh data folder and time `studio verify` on them, then with --detect."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-verify-")) / "data"
+    files = signed_pngs(data_dir, count)
+    return [verify_cost(data_dir, files, detect, repeat) for detect in (False, True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (the median is shown)")
@@ -303,10 +390,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each audio watermark host")
     parser.add_argument("--ids", type=int, default=3, help="random ids per audio host")
     parser.add_argument("--audio-only", action="store_true", help="only the audio watermark table")
+    parser.add_argument("--verify-files", type=int, default=20, help="signed files `studio verify` reads (at least 2)")
+    parser.add_argument("--verify-repeat", type=int, default=2, help="runs per `studio verify` measurement")
+    parser.add_argument("--verify-only", action="store_true", help="only the `studio verify` timings")
     args = parser.parse_args()
-    print_audio_table(args.seconds, args.ids)
-    if not args.audio_only:
+    if not args.verify_only:
+        print_audio_table(args.seconds, args.ids)
+    if not (args.audio_only or args.verify_only):
         print_table(run(args.repeat, args.fps))
+        print()
+    if not args.audio_only:
+        print_verify(run_verify(max(2, args.verify_files), args.verify_repeat))
 
 
 if __name__ == "__main__":
