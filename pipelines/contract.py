@@ -80,6 +80,7 @@ class Task:
     concurrent_requests: int = 1             # requests one loaded pipeline may run at once (1: not safe to share)
     tab: str | None = None                   # the label of the generic tab built from this contract (None: no
                                              # generic tab; the task has its own tab module, or none)
+    api_name: str | None = None              # the generic tab's API endpoint (None: generate_<name>)
 
     def __post_init__(self):
         if not dataclasses.is_dataclass(self.request):
@@ -97,6 +98,11 @@ class Task:
             raise ValueError(f"task {self.name}: text_field {self.text_field!r} is not a request field")
         if self.styled and not callable(getattr(self.request, "apply_style", None)):
             raise ValueError(f"task {self.name}: styled, but Request has no apply_style")
+
+    @property
+    def endpoint(self) -> str:
+        """The API name of the generic tab's run (`/generate_<name>` unless declared)."""
+        return self.api_name or f"generate_{self.name}"
 
     def fields(self) -> list[Field]:
         """The request's fields a caller sets."""
@@ -117,6 +123,11 @@ class Task:
         return {"num_gpus": 1.0 if self.uses_gpu else 0, "max_ongoing_requests": self.concurrent_requests}
 
 
+# A required field has no default to read its kind from: its annotation says it (a string under
+# `from __future__ import annotations`, as in every task module).
+_ANNOTATED = {"str": "text", "int": "whole", "float": "number", "bool": "flag"}
+
+
 def _kind(f: dataclasses.Field) -> str:
     declared = f.metadata.get("kind")
     if declared:
@@ -126,6 +137,8 @@ def _kind(f: dataclasses.Field) -> str:
     if f.metadata.get("choices"):
         return "choice"
     default = f.default
+    if default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        return _ANNOTATED.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), "other")
     if isinstance(default, bool):
         return "flag"
     if isinstance(default, int):

@@ -1,4 +1,5 @@
-"""The studio's Blocks: a header, one tab per module in studio.tabs.TABS, and the queue."""
+"""The studio's Blocks: a header, one tab per module in studio.tabs.TABS and one per task that asks for a
+generic tab (studio/task_tab.py), and the queue."""
 from __future__ import annotations
 
 import importlib
@@ -22,8 +23,6 @@ footer { visibility: hidden; }
 
 def build_ui(studio: Studio) -> gr.Blocks:
     """Build the whole studio; every tab shares one session state and one device queue."""
-    from studio.tabs import TABS
-
     identity = studio.publisher.identity_summary()
     dev = (" — a **development identity**: readers elsewhere will show it as untrusted; configure your own "
            "certificate for production") if identity.get("development") else ""
@@ -35,13 +34,8 @@ def build_ui(studio: Studio) -> gr.Blocks:
         # page itself; a stable secret (not Gradio's per-launch one) is what lets it be read after a
         # restart. The token is only a lookup key: the server's session table decides what it opens.
         token = gr.BrowserState(None, storage_key="genmedia-studio-session", secret=browser_secret(studio))
-        handles = []
         with gr.Tabs():
-            for name in TABS:
-                build = importlib.import_module(name).build
-                handle = build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio)
-                if handle is not None and getattr(handle, "refresh", None):
-                    handles.append(handle)
+            handles = [h for h in build_tabs(studio, session_state) if h is not None and h.refresh]
         galleries = [h.gallery for h in handles]
         more = session_controls(studio, session_state)
 
@@ -61,6 +55,21 @@ def build_ui(studio: Studio) -> gr.Blocks:
     serve(demo, studio)
     demo.queue(max_size=studio.settings.queue_size, default_concurrency_limit=studio.settings.jobs_per_device)
     return demo
+
+
+def build_tabs(studio: Studio, session_state: gr.State) -> list:
+    """Every tab, in order: the tab modules of studio.tabs.TABS, and a tab built from the contract of
+    each task that asks for one (`Task.tab`), before GENERIC_BEFORE. Returns their handles."""
+    from studio.tabs import GENERIC_BEFORE, TABS
+    from studio.task_tab import build_task_tab, generic_tasks
+
+    handles = []
+    for name in TABS:
+        if name == GENERIC_BEFORE:
+            handles += [build_task_tab(studio, session_state, task) for task in generic_tasks()]
+        build = importlib.import_module(name).build
+        handles.append(build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio))
+    return handles
 
 
 def session_controls(studio: Studio, session_state: gr.State) -> gr.Button:

@@ -160,3 +160,71 @@ def status_markdown(outcome: Outcome) -> str:
     lines = [f"**Done:** {len(outcome.items)} file(s) made, signed and checked."]
     lines += [f"Note: {n}" for n in outcome.notices]
     return "  \n".join(lines)
+
+
+# ------------------------------------------------------------------ parts every tab composes
+
+def device_queue(studio: Studio) -> dict[str, Any]:
+    """Event options of a job that needs the device: the one `device` concurrency group (ui.build_ui
+    widens it; turns are taken fairly in studio.jobs)."""
+    return dict(concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
+
+
+def action_row(run_label: str, run_id: str, cancel_id: str) -> tuple[gr.Button, gr.Button]:
+    """The tab's run button and its Cancel, side by side."""
+    with gr.Row():
+        run = gr.Button(run_label, variant="primary", elem_id=run_id)
+        cancel = gr.Button("Cancel", variant="stop", elem_id=cancel_id)
+    return run, cancel
+
+
+def wire_run(studio: Studio, handler, inputs: list, outputs: list, status, button: gr.Button, api_name: str,
+             submit=None):
+    """`button` (and Enter in `submit`, a text box, without an API name of its own) runs `handler` as a
+    device job; a failure replaces the progress line in `status`. Returns the button's event."""
+    run_event = button.click(handler, inputs, outputs, api_name=api_name, **device_queue(studio))
+    events = [run_event]
+    if submit is not None:
+        events.append(submit.submit(handler, inputs, outputs, api_name=False, **device_queue(studio)))
+    mark_failures(status, *events)
+    return run_event
+
+
+def wire_cancel(studio: Studio, button: gr.Button, session_state: gr.State, status, scope: str, api_name: str,
+                done: str = "⏹ Cancelled.") -> None:
+    """Cancel stops this visitor's jobs of one tab (`scope`), none of their others."""
+    def stop(session: Session | None):
+        n = studio.jobs.cancel(session.id, scope) if session else 0
+        return done if n else "Nothing of yours is running."
+
+    button.click(stop, [session_state], [status], queue=False, api_name=api_name)
+
+
+def pick_item(studio: Studio, session: Session, task: str, evt: gr.SelectData) -> GalleryItem | None:
+    """The visitor's item of `task` at the selected gallery tile or table row (newest first), remembered
+    as the tab's selection for "Reuse these settings"; None when the index is out of range."""
+    items = list(reversed(studio.gallery.list(session.id, task)))
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    if row is None or not 0 <= row < len(items):
+        return None
+    session.selected[task] = items[row].id
+    return items[row]
+
+
+def raise_for_user(fn, *args, **kwargs):
+    """`fn(*args)`, its studio errors shown to the visitor as messages (no traceback)."""
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+
+
+def api_signature(names: list[str]):
+    """A handler's signature naming its API parameters, for a handler that takes them as `*values`
+    (then Gradio's progress tracker, last). Each defaults to None, so that an API caller may leave out
+    a parameter whose widget starts empty (an upload added to the request later, say)."""
+    import inspect
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Signature([inspect.Parameter(n, kind, default=None) for n in names]
+                             + [inspect.Parameter("progress", kind, default=gr.Progress())])

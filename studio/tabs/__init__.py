@@ -1,6 +1,8 @@
 """One module per tab; each has `build(studio, session) -> Tab` called inside the studio's gr.Tabs().
 
-TABS is the order they appear in.
+TABS is the order they appear in. Every registry task whose contract sets `tab` gets a tab built
+from its contract (studio/task_tab.py), placed after the creation tabs, before GENERIC_BEFORE: a new
+task needs no line here.
 """
 TABS = [
     "studio.tabs.concept_art",
@@ -14,3 +16,4 @@ TABS = [
     "studio.tabs.detect",
     "studio.tabs.models",
 ]
+GENERIC_BEFORE = "studio.tabs.storyboard"
