@@ -235,8 +235,11 @@ class TaskForm:
         p = self.studio.models.preset(self.contract.name, name)
         out = [license_markdown(self.studio, p)]
         for n in self.preset_fields():
-            look = self.spec.looks.get(n, Look())
-            out.append(gr.update(value=self.default(self.fields[n], p), **preset_update(look, p)))
+            parts = preset_update(self.spec.looks.get(n, Look()), p)
+            # A field the preset sets, or whose range or choices follow the model, takes the model's
+            # default; any other (the prompt) keeps what the visitor typed.
+            value = {"value": self.default(self.fields[n], p)} if n in p.defaults or parts else {}
+            out.append(gr.update(**value, **parts))
         return out
 
     def preset_fields(self) -> list[str]:

@@ -197,3 +197,18 @@ def wait_for_running(studio, task, job, timeout=300.0):
                     return record
         threading.Event().wait(0.05)
     raise AssertionError(f"no {task} job started: {job.exception() if job.done() else 'timed out'}")
+
+
+def test_a_model_change_sets_its_defaults_and_keeps_the_prompt(studio):
+    from studio.tabs import sound_effects
+    from studio.task_tab import TaskForm
+
+    with gr.Blocks():
+        form = TaskForm(studio, registry.contract("sound_effects"), sound_effects.spec(studio))
+    preset = studio.models.preset("sound_effects", "tiny-audioldm2")
+    licence, *updates = form.preset_values(preset.name)
+    update = dict(zip(form.preset_fields(), updates))
+    assert preset.license in licence
+    assert "value" not in update["prompt"] and "value" not in update["negative_prompt"]
+    assert update["steps"]["info"] == f"1 to {preset.limit('max_steps', 500)} with this model"
+    assert update["duration_s"]["value"] == preset.defaults.get("duration_s", 5.0)
