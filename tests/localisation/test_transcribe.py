@@ -102,6 +102,8 @@ def test_a_studio_voice_take_is_transcribed_and_published_as_txt_srt_and_vtt(stu
         assert datetime.timedelta(0) <= cue.start < cue.end <= datetime.timedelta(seconds=duration + 1e-3)
         vtt_start = caption.start_in_seconds + int(caption.start.split(".")[1]) / 1000
         assert abs(vtt_start - cue.start.total_seconds()) < 2e-3
+    for published in outcome.items:   # each with its sidecar manifest, bound to its bytes
+        assert studio.publisher.verify(published.path).state in ("Valid", "Trusted")
     item = outcome.items[0]
     assert item.params["task"] == "transcribe" and item.params["model"] == "tiny-whisper"
     assert item.params["duration_s"] == pytest.approx(duration, abs=0.01)
@@ -183,3 +185,18 @@ def test_exports_parse_and_keep_times_and_word_starts():
     assert "<00:00:01.100>there." in captions[0].raw_text
     assert to_text(segments) == "Hello there.\nUne heure plus tard.\n"
     assert vtt_time(59.9996) == "00:01:00.000"
+
+
+def test_the_transcribe_endpoint_hands_out_signed_subtitles_of_a_voice_take(live_url, studio, voice_take):
+    from gradio_client import Client, handle_file
+
+    wav, duration = voice_take
+    client = Client(live_url, verbose=False)
+    _, downloads, _, status = client.predict(handle_file(str(wav)), True, "tiny-whisper", "", False, True,
+                                             api_name="/generate_transcribe")
+    assert "file(s) made" in status
+    by_suffix = {Path(f).suffix: Path(f) for f in downloads}
+    assert sorted(by_suffix) == [".srt", ".txt", ".vtt"]
+    cues = list(srt.parse(by_suffix[".srt"].read_text(encoding="utf-8")))
+    assert cues and all(c.end <= datetime.timedelta(seconds=duration + 1e-3) for c in cues)
+    assert len(webvtt.read(str(by_suffix[".vtt"])).captions) == len(cues)

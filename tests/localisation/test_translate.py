@@ -89,3 +89,17 @@ def test_a_transcript_export_reads_back_as_the_same_cues():
         read_kind, cues = parse_cues(text)
         assert read_kind == kind
         assert [(c.text, c.start, c.end) for c in cues] == [("One.", 0.0, 1.5), ("Two words.", 1.5, 3.0)]
+
+
+def test_the_translate_endpoint_names_the_line_that_does_not_parse(live_url):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(live_url, verbose=False)
+    broken = SRT.replace("00:00:02,500 -->", "00:00:02,500 ->")
+    with pytest.raises(AppError, match="does not parse at line 7"):
+        client.predict(broken, "tiny-marian", "", "de", 2, api_name="/generate_translate")
+    _, downloads, _, status = client.predict(SRT, "tiny-marian", "", "de", 2, api_name="/generate_translate")
+    assert sorted(Path(f).suffix for f in downloads) == [".srt", ".vtt"]
+    assert [c.start.total_seconds() for c in srt.parse(Path(next(f for f in downloads if f.endswith(".srt")))
+                                                        .read_text(encoding="utf-8"))] == [0.5, 2.5, 64.0]
