@@ -122,12 +122,16 @@ class LibraryTagger:
             self.studio.library.mark_tagged(item.id)
             return "", []
         from pipelines.progress import NO_PROGRESS
+        from pipelines.runner import execute
         from pipelines.tagging import Request
 
-        run = self.studio.backend.execute
+        # In this process through the model layer, like the detector: small models beside publishing,
+        # never a Ray deployment of their own.
+        models = self.studio.models
         try:
-            caption = run(TASK, Request(images=[picture], model=self.captioner), NO_PROGRESS).captions[0]
-            tags = [t for t, _ in run(TASK, Request(images=[picture], model=self.tagger), NO_PROGRESS).tags[0]]
+            caption = execute(models, TASK, Request(images=[picture], model=self.captioner), NO_PROGRESS).captions[0]
+            tags = [t for t, _ in execute(models, TASK, Request(images=[picture], model=self.tagger),
+                                          NO_PROGRESS).tags[0]]
         except InputError as e:    # this picture cannot be tagged (the request's check says why): skip it
             log.info("library tagging: %s skipped: %s", item.id, e)
             self.studio.library.mark_tagged(item.id)
