@@ -5,6 +5,7 @@ size) is shown before the run, so rounding to the model's rules is never a surpr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -16,8 +17,8 @@ from pipelines.presets import ModelPreset
 from pipelines.uploads import IMAGE_KINDS
 from studio.sessions import Session, ensure
 from studio.service import Studio
-from studio.widgets import (TabHandle, default_preset, license_markdown, model_picker, resolve_seed, seed_controls,
-                            mark_failures, status_markdown, stream_job, form_number)
+from studio.widgets import (TabHandle, action_row, default_preset, form_number, license_markdown, model_picker,
+                            pick_item, resolve_seed, seed_controls, status_markdown, stream_job, wire_cancel, wire_run)
 
 TASK = "video"
 MODE_CHOICES = [("From text", "text"), ("From a still", "image")]
@@ -72,54 +73,188 @@ def _mode_update(preset: ModelPreset, current: str | None) -> tuple[dict, str]:
     return gr.update(choices=[c for c in MODE_CHOICES if c[1] in modes], value=value), value
 
 
+@dataclass
+class Still:
+    """Where the still comes from: an upload or one of the visitor's images, with a preview."""
+
+    group: Any
+    file: Any
+    pick: Any
+    preview: Any
+    confirmed: Any
+
+
+def still_picker(visible: bool) -> Still:
+    with gr.Group(visible=visible) as group:
+        with gr.Row():
+            file = gr.File(label="Still (upload)", file_types=["image"], type="filepath", height=110,
+                           elem_id="video-still-file")
+            pick = gr.Dropdown([], value=None, label="…or one of my images", allow_custom_value=True,
+                               elem_id="video-still-pick")
+        preview = gr.Image(label="Still", interactive=False, height=160, type="filepath")
+        confirmed = gr.Checkbox(label="I have the right to use this still even if it looks AI-generated")
+    return Still(group, file, pick, preview, confirmed)
+
+
+def video_settings(preset: ModelPreset) -> dict[str, Any]:
+    """Seed, length (by frames or seconds), frame rate, size, steps, guidance and motion."""
+    d, by_frames = preset.defaults, bool(preset.defaults.get("frames"))
+    w: dict[str, Any] = {}
+    with gr.Accordion("Settings", open=True):
+        w["seed_mode"], w["seed"] = seed_controls()
+        with gr.Row():
+            w["length_by"] = gr.Radio(LENGTH_CHOICES, value="frames" if by_frames else "seconds", label="Length by")
+            w["frames"] = gr.Number(value=d.get("frames", 0) or 25, precision=0, minimum=0, label="Frames",
+                                    visible=by_frames)
+            w["duration"] = gr.Number(value=d.get("duration_s", 2.0), minimum=0, step=0.5, label="Duration (s)",
+                                      visible=not by_frames)
+            w["fps"] = gr.Number(value=d.get("fps", 24), precision=0, label="Frames per second")
+        with gr.Row():
+            step = preset.limit("size_multiple", 16)
+            w["width"] = gr.Number(value=d.get("width", 704), precision=0, step=step, label="Width (px)")
+            w["height"] = gr.Number(value=d.get("height", 480), precision=0, step=step, label="Height (px)")
+        w["steps"] = gr.Slider(1, preset.limit("max_steps", 100), value=d.get("steps", 30), step=1, label="Steps")
+        w["guidance"] = gr.Slider(0, 20, value=d.get("guidance", 3.0), step=0.5, label="Guidance")
+        w["motion"] = gr.Slider(1, 255, value=d.get("motion", 127), step=1,
+                                label="Motion (Stable Video Diffusion: higher moves more)",
+                                visible=preset.family == "svd")
+    return w
+
+
+def first_plan(studio: Studio, preset: ModelPreset) -> str:
+    d = preset.defaults
+    return plan_markdown(studio, preset.name, d.get("width", 704), d.get("height", 480),
+                         "frames" if d.get("frames") else "seconds", d.get("frames") or 25, d.get("duration_s", 2.0),
+                         d.get("fps", 24))
+
+
+def run_handler(studio: Studio):
+    """The Generate event: the still resolved and the request checked now, then the job."""
+    def run(session: Session, mode, prompt, negative_prompt, upload, still_id, confirmed, model, seed_mode, seed,
+            steps, guidance, width, height, length_by, frames, duration, fps, motion, progress=gr.Progress()):
+        session = ensure(session)
+        try:
+            if mode == "image" and upload:  # type, damage and pixels from the header, before decoding
+                studio.probe_upload(upload, IMAGE_KINDS, "still")
+            still = resolve_still(studio, session, mode, upload, still_id)
+            request = video.Request(
+                prompt=prompt or "", model=model, mode=mode, image_path=still, negative_prompt=negative_prompt or "",
+                seed=resolve_seed(seed_mode, seed, session, TASK), steps=form_number(steps),
+                guidance=form_number(guidance, float), width=form_number(width), height=form_number(height),
+                frames=form_number(frames) if length_by == "frames" else 0,
+                duration_s=form_number(duration, float) if length_by == "seconds" else 0.0, fps=form_number(fps),
+                motion=form_number(motion))
+            # A clear message now, not after the queue; an unusable still is refused here, before
+            # it is examined as an upload.
+            request = studio.checked(TASK, request)
+        except StudioError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        inputs = [InputFile(still, "inputTo", "still")] if still else []
+        yield gr.update(), gr.update(), "⏳ Queued…", gr.update(), session
+        for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirmed)):
+            if hasattr(event, "items"):
+                session.last_seed[TASK] = request.seed
+                newest = event.items[-1]
+                yield (newest.path, gallery_value(studio, session), status_markdown(event),
+                       {"id": newest.id, **newest.params}, session)
+            else:
+                yield (gr.update(), *progress_view(studio, session, event), gr.update(), session)
+
+    return run
+
+
+def progress_view(studio: Studio, session: Session, event) -> tuple:
+    """(gallery, status) while a clip is made: its first frame as it stands, every few steps, in front
+    of the visitor's clips."""
+    stage = STAGE_LABELS.get(event.stage, event.stage)
+    count = f" {int(event.done)}/{int(event.total)}" if event.total > 1 else ""
+    caption = f"preview · first frame · step {int(event.done)}/{int(event.total)}"
+    tiles = ([(event.preview, caption)] + gallery_value(studio, session)) if event.preview else gr.update()
+    return tiles, f"⏳ {stage}{count}…"
+
+
+def model_handler(studio: Studio):
+    """A model change: its licence, the modes it offers, and its defaults and limits."""
+    def on_model(name: str, current_mode: str):
+        p = studio.models.preset(TASK, name)
+        d = p.defaults
+        mode_update, new_mode = _mode_update(p, current_mode)
+        by_frames = bool(d.get("frames"))
+        step = p.limit("size_multiple", 16)
+        uses_prompt = p.family != "svd"
+        prompt_update = gr.update(label="Prompt" if uses_prompt else "Prompt (not used: this model animates the "
+                                  "still alone)", interactive=uses_prompt)
+        return (license_markdown(studio, p), mode_update, gr.update(visible=new_mode == "image"), prompt_update,
+                gr.update(value=d.get("steps", 30), maximum=p.limit("max_steps", 100)), d.get("guidance", 3.0),
+                gr.update(value=d.get("width", 704), step=step), gr.update(value=d.get("height", 480), step=step),
+                "frames" if by_frames else "seconds", gr.update(value=d.get("frames") or 25, visible=by_frames),
+                gr.update(value=d.get("duration_s", 2.0), visible=not by_frames), d.get("fps", 24),
+                gr.update(value=d.get("motion", 127), visible=p.family == "svd"))
+
+    return on_model
+
+
+def wire_still(studio: Studio, session_state: gr.State, still: Still) -> None:
+    """An upload or a picked image shows in the preview and clears the other."""
+    def on_pick(session: Session, still_id):
+        session = ensure(session)
+        item = studio.gallery.get(session.id, still_id) if still_id else None
+        if item is None:
+            return gr.update(), gr.update(), session
+        return item.path, None, session
+
+    still.file.upload(lambda path: (path, None), [still.file], [still.preview, still.pick], api_name=False,
+                      queue=False)
+    still.pick.input(on_pick, [session_state, still.pick], [still.preview, still.file, session_state],
+                     api_name=False, queue=False)
+
+
+def wire_view(studio: Studio, session_state: gr.State, tab, still: Still, sizing: list, plan_md, mode, length_by,
+              frames, duration) -> None:
+    """What is shown follows the choices: the plan, the still picker and the length's unit; opening the
+    tab refreshes the visitor's images to pick from."""
+    for component in sizing:
+        component.change(lambda *values: plan_markdown(studio, *values), sizing, [plan_md], api_name=False,
+                         queue=False)
+    mode.change(lambda value: gr.update(visible=value == "image"), [mode], [still.group], api_name=False,
+                queue=False)
+    length_by.change(lambda value: (gr.update(visible=value == "frames"), gr.update(visible=value == "seconds")),
+                     [length_by], [frames, duration], api_name=False, queue=False)
+
+    def on_tab(session: Session, *values):
+        session = ensure(session)
+        return gr.update(choices=still_choices(studio, session)), plan_markdown(studio, *values), session
+
+    tab.select(on_tab, [session_state, *sizing], [still.pick, plan_md, session_state], api_name=False, queue=False)
+
+
+def select_handler(studio: Studio):
+    def on_select(session: Session, evt: gr.SelectData):
+        session = ensure(session)
+        item = pick_item(studio, session, TASK, evt)
+        if item is None:
+            return gr.update(), None, session
+        return item.path, {"id": item.id, **item.params}, session
+
+    return on_select
+
+
 def build(studio: Studio, session_state: gr.State) -> TabHandle:
     preset = default_preset(studio, TASK)
-    d = preset.defaults
-    first_mode = preset.limit("modes", ["text"])[0]
-    by_frames = bool(d.get("frames"))
+    modes = preset.limit("modes", ["text"])
     with gr.Tab("Video", id=TASK) as tab:
         with gr.Row():
             with gr.Column(scale=2):
-                mode = gr.Radio([c for c in MODE_CHOICES if c[1] in preset.limit("modes", ["text"])],
-                                value=first_mode, label="Make video", elem_id="video-mode")
+                mode = gr.Radio([c for c in MODE_CHOICES if c[1] in modes], value=modes[0], label="Make video",
+                                elem_id="video-mode")
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="video-prompt",
                                     placeholder="a paper boat drifting down a rain-soaked street, slow dolly shot")
                 negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="blurry, jitter, text")
-                with gr.Group(visible=first_mode == "image") as still_group:
-                    with gr.Row():
-                        still_file = gr.File(label="Still (upload)", file_types=["image"], type="filepath", height=110,
-                                             elem_id="video-still-file")
-                        still_pick = gr.Dropdown([], value=None, label="…or one of my images",
-                                                 allow_custom_value=True, elem_id="video-still-pick")
-                    still_preview = gr.Image(label="Still", interactive=False, height=160, type="filepath")
-                    confirmed = gr.Checkbox(label="I have the right to use this still even if it looks AI-generated")
+                still = still_picker(modes[0] == "image")
                 model, license_md = model_picker(studio, TASK)
-                with gr.Row():
-                    generate = gr.Button("Generate clip", variant="primary", elem_id="video-generate")
-                    cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
-                plan_md = gr.Markdown(plan_markdown(studio, preset.name, d.get("width", 704), d.get("height", 480),
-                                                    "frames" if by_frames else "seconds", d.get("frames") or 25,
-                                                    d.get("duration_s", 2.0), d.get("fps", 24)), elem_id="video-plan")
-                with gr.Accordion("Settings", open=True):
-                    seed_mode, seed = seed_controls()
-                    with gr.Row():
-                        length_by = gr.Radio(LENGTH_CHOICES, value="frames" if by_frames else "seconds",
-                                             label="Length by")
-                        frames = gr.Number(value=d.get("frames", 0) or 25, precision=0, minimum=0, label="Frames",
-                                           visible=by_frames)
-                        duration = gr.Number(value=d.get("duration_s", 2.0), minimum=0, step=0.5,
-                                             label="Duration (s)", visible=not by_frames)
-                        fps = gr.Number(value=d.get("fps", 24), precision=0, label="Frames per second")
-                    with gr.Row():
-                        step = preset.limit("size_multiple", 16)
-                        width = gr.Number(value=d.get("width", 704), precision=0, step=step, label="Width (px)")
-                        height = gr.Number(value=d.get("height", 480), precision=0, step=step, label="Height (px)")
-                    steps = gr.Slider(1, preset.limit("max_steps", 100), value=d.get("steps", 30), step=1,
-                                      label="Steps")
-                    guidance = gr.Slider(0, 20, value=d.get("guidance", 3.0), step=0.5, label="Guidance")
-                    motion = gr.Slider(1, 255, value=d.get("motion", 127), step=1,
-                                       label="Motion (Stable Video Diffusion: higher moves more)",
-                                       visible=preset.family == "svd")
+                generate, cancel = action_row("Generate clip", "video-generate", "video-cancel")
+                plan_md = gr.Markdown(first_plan(studio, preset), elem_id="video-plan")
+                w = video_settings(preset)
             with gr.Column(scale=3):
                 status = gr.Markdown(elem_id="video-status", elem_classes=["studio-status"])
                 player = gr.Video(label="Clip", interactive=False, loop=True, height=360, elem_id="video-player")
@@ -127,125 +262,19 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                                      buttons=["download", "fullscreen"], preview=False, interactive=False)
                 params = gr.JSON(label="Selected clip: id and exact parameters", elem_id="video-params")
 
-        form = [mode, prompt, negative, still_file, still_pick, confirmed, model, seed_mode, seed, steps, guidance,
-                width, height, length_by, frames, duration, fps, motion]
-        sizing = [model, width, height, length_by, frames, duration, fps]
-
-        def run(session: Session, mode, prompt, negative_prompt, upload, still_id, confirmed, model, seed_mode, seed,
-                steps, guidance, width, height, length_by, frames, duration, fps, motion, progress=gr.Progress()):
-            session = ensure(session)
-            try:
-                if mode == "image" and upload:  # type, damage and pixels from the header, before decoding
-                    studio.probe_upload(upload, IMAGE_KINDS, "still")
-                still = resolve_still(studio, session, mode, upload, still_id)
-                request = video.Request(
-                    prompt=prompt or "", model=model, mode=mode, image_path=still,
-                    negative_prompt=negative_prompt or "",
-                    seed=resolve_seed(seed_mode, seed, session, TASK), steps=form_number(steps),
-                    guidance=form_number(guidance, float), width=form_number(width), height=form_number(height),
-                    frames=form_number(frames) if length_by == "frames" else 0,
-                    duration_s=form_number(duration, float) if length_by == "seconds" else 0.0, fps=form_number(fps),
-                    motion=form_number(motion))
-                # A clear message now, not after the queue; an unusable still is refused here, before
-                # it is examined as an upload.
-                request.check(studio.models.preset(TASK, model))
-            except StudioError as e:
-                raise gr.Error(str(e), print_exception=False) from None
-            inputs = [InputFile(still, "inputTo", "still")] if still else []
-            yield gr.update(), gr.update(), "⏳ Queued…", gr.update(), session
-            for event in stream_job(studio, session, TASK, request, progress, inputs=inputs, confirmed=bool(confirmed)):
-                if hasattr(event, "items"):
-                    session.last_seed[TASK] = request.seed
-                    newest = event.items[-1]
-                    yield (newest.path, gallery_value(studio, session), status_markdown(event),
-                           {"id": newest.id, **newest.params}, session)
-                else:
-                    stage = STAGE_LABELS.get(event.stage, event.stage)
-                    count = f" {int(event.done)}/{int(event.total)}" if event.total > 1 else ""
-                    # the clip's first frame as it stands, every few steps, in front of the visitor's clips
-                    caption = f"preview · first frame · step {int(event.done)}/{int(event.total)}"
-                    tiles = ([(event.preview, caption)] + gallery_value(studio, session)) if event.preview \
-                        else gr.update()
-                    yield gr.update(), tiles, f"⏳ {stage}{count}…", gr.update(), session
-
-        outputs = [player, gallery, status, params, session_state]
-        run_event = generate.click(run, [session_state, *form], outputs, api_name="generate_video",
-                                   concurrency_id="device", concurrency_limit=studio.settings.jobs_per_device)
-        submit_event = prompt.submit(run, [session_state, *form], outputs, api_name=False, concurrency_id="device",
-                                     concurrency_limit=studio.settings.jobs_per_device)
-        mark_failures(status, run_event, submit_event)
-
-        def stop(session: Session):
-            n = studio.jobs.cancel(session.id, TASK) if session else 0  # this tab's jobs only
-            return "⏹ Cancelled." if n else "Nothing of yours is running."
-
-        cancel.click(stop, [session_state], [status], queue=False, api_name="cancel_video")
-
-        def on_plan(*values):
-            return plan_markdown(studio, *values)
-
-        for component in sizing:
-            component.change(on_plan, sizing, [plan_md], api_name=False, queue=False)
-
-        def on_model(name: str, current_mode: str):
-            p = studio.models.preset(TASK, name)
-            d = p.defaults
-            mode_update, new_mode = _mode_update(p, current_mode)
-            by_frames = bool(d.get("frames"))
-            step = p.limit("size_multiple", 16)
-            uses_prompt = p.family != "svd"
-            prompt_update = gr.update(label="Prompt" if uses_prompt else "Prompt (not used: this model animates the "
-                                      "still alone)", interactive=uses_prompt)
-            return (license_markdown(studio, p), mode_update, gr.update(visible=new_mode == "image"), prompt_update,
-                    gr.update(value=d.get("steps", 30), maximum=p.limit("max_steps", 100)), d.get("guidance", 3.0),
-                    gr.update(value=d.get("width", 704), step=step), gr.update(value=d.get("height", 480), step=step),
-                    "frames" if by_frames else "seconds", gr.update(value=d.get("frames") or 25, visible=by_frames),
-                    gr.update(value=d.get("duration_s", 2.0), visible=not by_frames), d.get("fps", 24),
-                    gr.update(value=d.get("motion", 127), visible=p.family == "svd"))
-
-        model.change(on_model, [model, mode],
-                     [license_md, mode, still_group, prompt, steps, guidance, width, height, length_by, frames,
-                      duration, fps, motion], api_name=False, queue=False)
-
-        def on_mode(value: str):
-            return gr.update(visible=value == "image")
-
-        mode.change(on_mode, [mode], [still_group], api_name=False, queue=False)
-
-        def on_length(value: str):
-            return gr.update(visible=value == "frames"), gr.update(visible=value == "seconds")
-
-        length_by.change(on_length, [length_by], [frames, duration], api_name=False, queue=False)
-
-        def on_upload(path):
-            return path, None
-
-        still_file.upload(on_upload, [still_file], [still_preview, still_pick], api_name=False, queue=False)
-
-        def on_pick(session: Session, still_id):
-            session = ensure(session)
-            item = studio.gallery.get(session.id, still_id) if still_id else None
-            if item is None:
-                return gr.update(), gr.update(), session
-            return item.path, None, session
-
-        still_pick.input(on_pick, [session_state, still_pick], [still_preview, still_file, session_state],
-                         api_name=False, queue=False)
-
-        def on_tab(session: Session, *values):
-            session = ensure(session)
-            return gr.update(choices=still_choices(studio, session)), plan_markdown(studio, *values), session
-
-        tab.select(on_tab, [session_state, *sizing], [still_pick, plan_md, session_state], api_name=False, queue=False)
-
-        def on_select(session: Session, evt: gr.SelectData):
-            session = ensure(session)
-            items = list(reversed(studio.gallery.list(session.id, TASK)))
-            if evt.index is None or evt.index >= len(items):
-                return gr.update(), None, session
-            item = items[evt.index]
-            session.selected[TASK] = item.id
-            return item.path, {"id": item.id, **item.params}, session
-
-        gallery.select(on_select, [session_state], [player, params, session_state], api_name=False, queue=False)
+        form = [mode, prompt, negative, still.file, still.pick, still.confirmed, model, w["seed_mode"], w["seed"],
+                w["steps"], w["guidance"], w["width"], w["height"], w["length_by"], w["frames"], w["duration"],
+                w["fps"], w["motion"]]
+        run_event = wire_run(studio, run_handler(studio), [session_state, *form],
+                             [player, gallery, status, params, session_state], status, generate, "generate_video",
+                             submit=prompt)
+        wire_cancel(studio, cancel, session_state, status, TASK, "cancel_video")
+        model.change(model_handler(studio), [model, mode],
+                     [license_md, mode, still.group, prompt, *[w[k] for k in ("steps", "guidance", "width", "height",
+                      "length_by", "frames", "duration", "fps", "motion")]], api_name=False, queue=False)
+        sizing = [model, *[w[k] for k in ("width", "height", "length_by", "frames", "duration", "fps")]]
+        wire_view(studio, session_state, tab, still, sizing, plan_md, mode, w["length_by"], w["frames"], w["duration"])
+        wire_still(studio, session_state, still)
+        gallery.select(select_handler(studio), [session_state], [player, params, session_state], api_name=False,
+                       queue=False)
     return TabHandle(tab, refresh=lambda session: gallery_value(studio, session), gallery=gallery, run_event=run_event)
