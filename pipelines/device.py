@@ -36,6 +36,8 @@ class Runtime:
     cache_hook: str = "off"     # off, first_block, faster, pab (diffusers' caching hooks; transformer models)
     channels_last: bool = False # channels-last memory format for convolutional UNets and VAEs
     safety_checker: bool = True # run the safety checker a model ships (SD 1.x); off: loaded without it
+    cpu_backend: str = "pytorch"  # auto, pytorch, openvino (SD-family image presets on a CPU)
+    export_dir: str = ""        # OpenVINO export cache ("": ~/.cache/studio/openvino)
 
 
 # What each caching hook trades, shown to operators (README) and recorded in notices.

@@ -126,16 +126,20 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
     model's own safety checker when the operator turned it off)."""
     from diffusers import AutoPipelineForText2Image
 
+    from pipelines import openvino_backend
     from pipelines.device import place_pipeline
 
     kwargs.update(safety_checker.load_kwargs(source, runtime, **kwargs))
     pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, **kwargs)
-    return pipe, place_pipeline(pipe, device, runtime)
+    notices = place_pipeline(pipe, device, runtime)
+    return pipe, notices + openvino_backend.attach(pipe, source, device, runtime)  # exported on first run
 
 
 def run(pipe, request: Request, progress: Progress) -> Result:
     """Generate `request.batch` images; each artifact carries the exact parameters that made it."""
     import torch
+
+    from pipelines import openvino_backend
     progress.check()
     prompt = request.styled_prompt or request.prompt
     negative = request.styled_negative if request.styled_prompt else request.negative_prompt
@@ -143,6 +147,8 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     notices = prompt_notices(pipe, prompt, max_seq)
 
     view = request_view(pipe, make_scheduler(pipe, request.scheduler))
+    backend, backend_notices = openvino_backend.swap(pipe, view, progress)
+    notices += backend_notices
     seeds = [request.seed + i for i in range(request.batch)]
     kwargs: dict[str, Any] = dict(
         prompt=[prompt] * request.batch, num_inference_steps=request.steps, guidance_scale=request.guidance,
@@ -184,6 +190,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     params.update(reference_params(request, strength))
     params["decoder"] = "tiny autoencoder (draft)" if draft else "full VAE"
     params["safety_checker"] = safety_checker.state(view)
+    params["backend"] = backend
     artifacts = [ImageArtifact(image=img, params={**params, "seed": seed}) for img, seed in zip(images, seeds)]
     return Result(artifacts, notices)
 

@@ -57,7 +57,8 @@ class Studio:
                           offload=settings.offload, vae_tiling=settings.vae_tiling, vae_slicing=settings.vae_slicing,
                           preview_every=settings.preview_every, draft_decode=settings.draft_decode,
                           compile=settings.compile, cache_hook=settings.cache_hook, channels_last=settings.channels_last,
-                          safety_checker=settings.safety_checker)
+                          safety_checker=settings.safety_checker, cpu_backend=settings.cpu_backend,
+                          export_dir=str(settings.data_dir / "openvino"))
         self.models = ModelManager(settings.data_dir, runtime, settings.model_cache_gb, settings.model_dir,
                                    embedding_cache_mb=settings.embedding_cache_mb)
         # Where tasks run: in this process, or on Ray Serve (studio/backends.py); the detector and

@@ -1,0 +1,192 @@
+"""OpenVINO on the CPU for the SD-family diffusers pipelines (SD 1.5, SD-Turbo, LCM, SDXL).
+
+The pipeline stays diffusers' own: its prompt encoding, scheduler, denoising loop, callbacks
+(previews, cancel) and safety checker run unchanged. Only the UNet and the VAE decoder of a
+request's view are swapped for thin torch-compatible wrappers around OpenVINO compiled models.
+Those are exported once with `openvino.convert_model` from the loaded modules' own weights
+(LoRAs fused at load time included) into the export cache (pipelines/openvino_export.py) and
+reused across requests and restarts.
+
+A loaded pipeline is registered here by `attach` (called from the task's `load`); `swap` gives a
+request's view the compiled modules, or leaves it on PyTorch with a notice when it cannot run
+(an unfused LoRA adapter, an IP-Adapter, a failed export). It never raises for those.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+from pipelines.progress import Progress
+
+BACKENDS = ("auto", "pytorch", "openvino")
+# The pipeline classes whose denoiser and decoder this module can export and feed.
+PIPELINES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline"}
+
+_attached: "weakref.WeakKeyDictionary[Any, Exported]" = weakref.WeakKeyDictionary()
+_attached_lock = threading.Lock()
+
+
+def wanted(runtime, device: str) -> bool:
+    """Whether the setting asks for OpenVINO here: `openvino`, or `auto` on a CPU-only placement."""
+    choice = runtime.cpu_backend
+    if choice not in BACKENDS:
+        raise ValueError(f"cpu_backend {choice!r} is not one of {', '.join(BACKENDS)}")
+    return device == "cpu" and choice in ("auto", "openvino")
+
+
+def attach(pipe, source: str, device: str, runtime) -> list[str]:
+    """Register a loaded pipeline for OpenVINO when the setting asks for it; the export happens on
+    its first request. Returns notices for a pipeline it cannot run."""
+    if not wanted(runtime, device):
+        return []
+    if type(pipe).__name__ not in PIPELINES:
+        if runtime.cpu_backend == "openvino":
+            return [f"OpenVINO does not run {type(pipe).__name__} here; it runs on PyTorch."]
+        return []
+    with _attached_lock:
+        _attached[pipe] = Exported(export_root(runtime), str(source))
+    return []
+
+
+def export_root(runtime) -> Path:
+    """The export cache folder: `<data folder>/openvino` from the studio, else the user's cache."""
+    if runtime.export_dir:
+        return Path(runtime.export_dir)
+    return Path.home() / ".cache" / "studio" / "openvino"
+
+
+def unsupported(pipe) -> str | None:
+    """Why a registered pipeline cannot run through its export now, or None."""
+    if pipe.image_encoder is not None:
+        return "an IP-Adapter (reference image) is loaded"
+    if pipe.get_list_adapters():
+        return "a LoRA adapter is loaded without being fused"
+    return None
+
+
+def swap(pipe, view, progress: Progress) -> tuple[str, list[str]]:
+    """Put the OpenVINO UNet and VAE decoder into `view` (a request's copy of `pipe`).
+
+    Returns (backend name, notices): "openvino", or "pytorch" when `pipe` is not registered or
+    cannot run (then a notice says why and PyTorch runs it).
+    """
+    exported = _attached.get(pipe)
+    if exported is None:
+        return "pytorch", []
+    reason = unsupported(pipe)
+    if reason:
+        return "pytorch", [f"OpenVINO cannot run this model as loaded ({reason}); it ran on PyTorch."]
+    from pipelines.openvino_export import ExportError
+
+    try:
+        compiled = exported.compiled(pipe, progress)
+    except ExportError as e:
+        return "pytorch", [f"{e} It ran on PyTorch instead."]
+    view.unet = OVUNet(compiled["unet"], pipe.unet)
+    view.vae = OVDecoder(compiled["vae_decoder"], pipe.vae)
+    return "openvino", []
+
+
+class Exported:
+    """The compiled OpenVINO models of one loaded pipeline, exported (or read from the cache) once."""
+
+    def __init__(self, root: Path, source: str):
+        self.root, self.source = root, source
+        self.lock = threading.Lock()
+        self.models: dict[str, Any] | None = None
+        self.failure = None  # a failed export is not retried for this loaded pipeline
+
+    def compiled(self, pipe, progress: Progress) -> dict[str, Any]:
+        from pipelines.openvino_export import ExportError, compile_components
+
+        with self.lock:
+            if self.failure is not None:
+                raise self.failure
+            if self.models is None:
+                try:
+                    self.models = compile_components(pipe, self.root, self.source, progress)
+                except ExportError as e:  # a cancel during the export is no failure
+                    self.failure = e
+                    raise
+            return self.models
+
+
+def _module_base():
+    import torch
+
+    class OVModule(torch.nn.Module):
+        """A torch module face for a compiled OpenVINO model: diffusers asks modules for device,
+        dtype and config; each wrapper (one per request) has its own infer request."""
+
+        def __init__(self, compiled, original):
+            super().__init__()
+            self.request = compiled.create_infer_request()
+            self.config = original.config
+            self.out_dtype = original.dtype
+
+        @property
+        def device(self):
+            return torch.device("cpu")
+
+        @property
+        def dtype(self):
+            return self.out_dtype
+
+        def infer(self, *inputs):
+            feed = [x.detach().to(torch.float32).numpy() for x in inputs]
+            out = self.request.infer(feed, share_inputs=True)
+            return torch.from_numpy(out[0].copy()).to(self.out_dtype)
+
+    return OVModule
+
+
+def _classes():
+    """The wrapper classes, defined on first use (torch is not imported at module level)."""
+    if "OVUNet" in _CLASSES:
+        return _CLASSES
+    import torch
+
+    base = _module_base()
+
+    class UNet(base):
+        """Called as diffusers calls a UNet2DConditionModel."""
+
+        def __init__(self, compiled, unet):
+            super().__init__(compiled, unet)
+            self.names = [port.any_name for port in compiled.inputs]
+            if "add_embedding" in unet._modules:  # SDXL's pipeline reads its input width
+                self.add_embedding = unet.add_embedding
+
+        def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None,
+                    added_cond_kwargs=None, return_dict=False, **_unused):
+            timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)[:1].expand(sample.shape[0])
+            given = {"sample": sample, "timestep": timestep, "encoder_hidden_states": encoder_hidden_states,
+                     "timestep_cond": timestep_cond, **(added_cond_kwargs or {})}
+            return (self.infer(*[given[name] for name in self.names]),)
+
+    class Decoder(base):
+        """Answers `vae.decode(latents, return_dict=False)` with the exported decoder."""
+
+        def forward(self, latents):
+            return self.infer(latents)
+
+        def decode(self, latents, return_dict=False, generator=None):
+            return (self.infer(latents),)
+
+    _CLASSES.update(OVUNet=UNet, OVDecoder=Decoder)
+    return _CLASSES
+
+
+_CLASSES: dict[str, Any] = {}
+
+
+def OVUNet(compiled, unet):  # noqa: N802 - reads as the class it builds
+    """A UNet wrapper over the compiled model."""
+    return _classes()["OVUNet"](compiled, unet)
+
+
+def OVDecoder(compiled, vae):  # noqa: N802
+    """A VAE-decoder wrapper over the compiled model."""
+    return _classes()["OVDecoder"](compiled, vae)

@@ -1,0 +1,181 @@
+"""Export of a diffusers pipeline's UNet and VAE decoder to OpenVINO, and the export cache.
+
+Each component is converted with `openvino.convert_model` (traced from the loaded module, with
+dynamic batch and spatial sizes, so one export serves every size and batch), saved under
+`<root>/<component>-<key>/`, and compiled for the CPU. The key hashes the component's class,
+config and a sample of every weight tensor (so a LoRA fused at load gets its own export, and a
+new revision of the weights too), the OpenVINO version and this module's format. A folder counts
+only when its `done.json` marker is there and the files have the sizes it records; anything else
+(an interrupted export, a truncated .bin, a file that does not read) is deleted and rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from pipelines.progress import Progress
+
+log = logging.getLogger(__name__)
+FORMAT = 1            # bump when what is exported changes
+MARKER = "done.json"
+LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder"}
+FILES = ("model.xml", "model.bin")
+
+
+class ExportError(RuntimeError):
+    """The export of one component failed; the message names it."""
+
+
+def compile_components(pipe, root: Path, source: str, progress: Progress) -> dict[str, Any]:
+    """{"unet": compiled, "vae_decoder": compiled} for `pipe`, exported on first use."""
+    import openvino as ov
+
+    core = ov.Core()
+    specs = {"unet": unet_spec(pipe.unet), "vae_decoder": decoder_spec(pipe.vae)}
+    compiled = {}
+    for done, (name, (module, build)) in enumerate(specs.items()):
+        progress.update(done, len(specs), f"preparing the OpenVINO {LABELS[name]}")
+        folder = Path(root) / f"{name}-{cache_key(module)[:24]}"
+        compiled[name] = load_or_export(core, folder, name, build, source)
+    return compiled
+
+
+def load_or_export(core, folder: Path, name: str, build: Callable, source: str):
+    """Compile the cached export in `folder`, exporting it first when missing or damaged."""
+    if not is_complete(folder):
+        if folder.exists():
+            log.warning("OpenVINO export cache %s is incomplete or damaged: rebuilding it", folder)
+        export(folder, name, build, source)
+    try:
+        return core.compile_model(core.read_model(folder / "model.xml"), "CPU")
+    except RuntimeError:  # sizes matched but the files do not read: rebuild once
+        log.warning("OpenVINO export %s does not read: rebuilding it", folder)
+        export(folder, name, build, source)
+        return core.compile_model(core.read_model(folder / "model.xml"), "CPU")
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether `folder` holds a finished export whose files have the sizes its marker records."""
+    try:
+        sizes = json.loads((folder / MARKER).read_text())["bytes"]
+        return all((folder / f).stat().st_size == sizes[f] for f in FILES)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def export(folder: Path, name: str, build: Callable, source: str) -> None:
+    """Convert and save one component into `folder` (written aside, then moved into place)."""
+    import openvino as ov
+
+    shutil.rmtree(folder, ignore_errors=True)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        module, example, inputs = build()
+        with warnings.catch_warnings():  # diffusers' shape checks warn while traced; the export is dynamic
+            warnings.simplefilter("ignore")
+            model = ov.convert_model(module, example_input=example, input=inputs)
+        ov.save_model(model, partial / "model.xml")
+    except Exception as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ExportError(f"The OpenVINO export of the {LABELS[name]} failed "
+                          f"({type(e).__name__}: {str(e)[:300]}).") from e
+    sizes = {f: (partial / f).stat().st_size for f in FILES}
+    marker = {"bytes": sizes, "component": name, "source": source, "openvino": ov.get_version(), "format": FORMAT}
+    (partial / MARKER).write_text(json.dumps(marker, indent=1))
+    partial.rename(folder)
+
+
+def cache_key(module) -> str:
+    """A hash of the module's class, config, weights (shape and leading values of every tensor),
+    the OpenVINO version and the export format."""
+    import openvino as ov
+
+    digest = hashlib.sha256(f"{type(module).__name__}|{ov.get_version()}|{FORMAT}|".encode())
+    digest.update(json.dumps(dict(module.config), sort_keys=True, default=str).encode())
+    for key, tensor in module.state_dict().items():
+        digest.update(f"{key}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().flatten()[:64].float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def unet_spec(unet) -> tuple[Any, Callable]:
+    """(module, build) for a UNet2DConditionModel: its inputs in the order the wrapper feeds them."""
+    import torch
+
+    cfg = unet.config
+    size = min(int(cfg.sample_size), 32)   # tracing size only: the export takes any size
+    inputs = {"sample": (2, cfg.in_channels, size, size), "timestep": (2,),
+              "encoder_hidden_states": (2, 77, cfg.cross_attention_dim)}
+    if cfg.time_cond_proj_dim is not None:   # LCM-distilled UNets take the guidance embedding
+        inputs["timestep_cond"] = (2, cfg.time_cond_proj_dim)
+    if cfg.addition_embed_type == "text_time":   # SDXL's pooled text embedding and size ids
+        pooled = unet.add_embedding.linear_1.in_features - 6 * cfg.addition_time_embed_dim
+        inputs.update(text_embeds=(2, pooled), time_ids=(2, 6))
+    names = list(inputs)
+
+    class Traced(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unet = float32(unet)
+
+        def forward(self, *args):
+            given = dict(zip(names, args))
+            extra = {k: given.pop(k) for k in ("text_embeds", "time_ids") if k in given}
+            return self.unet(**given, added_cond_kwargs=extra or None, return_dict=False)[0]
+
+    def build():
+        example = tuple(torch.randn(*shape) * (100 if name == "timestep" else 1) for name, shape in inputs.items())
+        return Traced().eval(), example, [(name, dynamic(shape)) for name, shape in inputs.items()]
+
+    return unet, build
+
+
+def decoder_spec(vae) -> tuple[Any, Callable]:
+    """(module, build) for an AutoencoderKL's decoder: latents -> image in [-1, 1]."""
+    import torch
+
+    channels = vae.config.latent_channels
+
+    class Traced(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vae = float32(vae)
+
+        def forward(self, latents):
+            return self.vae.decode(latents, return_dict=False)[0]
+
+    def build():
+        return Traced().eval(), (torch.randn(1, channels, 16, 16),), [("latents", dynamic((1, channels, 16, 16)))]
+
+    return vae, build
+
+
+def float32(module):
+    """The module in fp32 for tracing (a bf16/fp16 model is traced from a temporary fp32 copy; the
+    CPU plugin then picks its own inference precision)."""
+    import copy
+
+    import torch
+
+    return module if module.dtype == torch.float32 else copy.deepcopy(module).float()
+
+
+def dynamic(shape: tuple[int, ...]):
+    """A partial shape with dynamic batch (first) and, for 4-D inputs, dynamic height and width;
+    the sequence length of a text embedding is dynamic too (long-prompt embeddings)."""
+    import openvino as ov
+
+    dims = list(shape)
+    dims[0] = -1
+    if len(dims) == 4:
+        dims[2] = dims[3] = -1
+    if len(dims) == 3:
+        dims[1] = -1
+    return ov.PartialShape(dims)
