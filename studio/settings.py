@@ -134,7 +134,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         setattr(settings, name, _coerce(name, getattr(settings, name), raw))
     settings.data_dir = Path(settings.data_dir).resolve()
     check_cache_hook(settings)
+    if settings.cpu_backend not in CPU_BACKENDS:
+        raise ValueError(f"cpu_backend = {settings.cpu_backend!r}: use one of {', '.join(CPU_BACKENDS)}.")
     return settings
+
+
+CPU_BACKENDS = ("auto", "pytorch", "openvino")   # pipelines.openvino_backend.BACKENDS
 
 
 def check_cache_hook(settings: Settings) -> None:

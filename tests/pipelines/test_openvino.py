@@ -130,3 +130,11 @@ def test_cpu_backend_pytorch_and_other_devices_do_not_use_openvino():
 
     assert wanted(Runtime(cpu_backend="auto"), "cpu") and wanted(Runtime(cpu_backend="openvino"), "cpu")
     assert not wanted(Runtime(cpu_backend="pytorch"), "cpu") and not wanted(Runtime(cpu_backend="auto"), "cuda")
+
+
+def test_an_unknown_cpu_backend_setting_is_refused_at_start():
+    from studio.settings import load_settings
+
+    assert load_settings(env={"STUDIO_CPU_BACKEND": "openvino"}).cpu_backend == "openvino"
+    with pytest.raises(ValueError, match="auto, pytorch, openvino"):
+        load_settings(env={}, cpu_backend="gpu")
