@@ -27,7 +27,7 @@ SAFE_TEXT_KEYS = frozenset({
     "device", "dtype", "pipeline", "scheduler", "scheduler_class", "style", "decoder", "sampling",
     "language", "speaker", "voice", "architecture", "motion", "seed_policy", "aspect", "format", "kind",
     "board_id", "panel_id", "music_id", "output_id", "parent_id", "attention", "preset", "family", "unit",
-    "codec",
+    "codec", "amount", "base_model", "control_type", "source_language", "target_language", "backend",
 })
 # Text under these keys is a digest already (mask_sha256, melody_sha256, ...).
 SAFE_TEXT_SUFFIXES = ("_sha256",)

@@ -99,8 +99,31 @@ def _sound_effects(uploads):
                    steps=2, seed=9), []
 
 
+def _variation(uploads):
+    from pipelines.variation import Request
+
+    source = uploads / f"{FILE_NAME} source.png"
+    return (Request(image=str(source), prompt=f"a {PROMPT} tower", negative_prompt=NEGATIVE, amount="subtle",
+                    model="tiny-sd15", steps=4, seed=5), [InputFile(str(source), "parentOf", source.name)])
+
+
+def _control(uploads):
+    from pipelines.control import Request
+
+    source = uploads / f"{FILE_NAME} source.png"
+    return (Request(image=str(source), prompt=f"a {PROMPT} bridge", negative_prompt=NEGATIVE, steps=2, seed=6,
+                    width=256, height=256), [InputFile(str(source), "inputTo", source.name)])
+
+
+def _upscale(uploads):
+    from pipelines.upscale import Request
+
+    source = uploads / f"{FILE_NAME} source.png"
+    return Request(image=str(source), scale=2), [InputFile(str(source), "parentOf", source.name)]
+
+
 TASKS = {"text_to_image": _t2i, "fill": _fill, "video": _video, "speech": _speech, "music": _music,
-         "sound_effects": _sound_effects}
+         "sound_effects": _sound_effects, "variation": _variation, "control": _control, "upscale": _upscale}
 
 
 def manifest_json(path: str, mime: str) -> str:
@@ -143,10 +166,12 @@ def test_no_word_of_the_visitor_in_any_output(undisclosed, uploads, task):
         # Each text is there as its hash, so the visitor can still prove what they typed.
         if task == "speech":
             assert params["text_sha256"] == sha256_text(request.text)
-        else:
+        elif task != "upscale":  # an upscale takes no words, only the source named by the visitor
             assert generation["prompt_sha256"] == sha256_text(request.prompt)
         # What the studio itself chose stays readable.
         assert params["model"] == request.model and params["task"] == task
+        if task == "variation":
+            assert params["amount"] == "subtle"
         if task in ("text_to_image", "fill"):
             assert params["prompt_sent_sha256"] and params["negative_prompt_sent_sha256"]
             assert params["scheduler_class"]
@@ -199,5 +224,7 @@ def test_a_field_nobody_listed_is_hashed_not_shown():
     assert out["new_caption_field_sha256"] == sha256_text(f"{PROMPT} caption")
     assert out["crops"] == [{"box": [0, 0, 64, 64], "note_sha256": sha256_text(SHOT)}]
     assert out["tags"] == [f"sha256:{sha256_text(TITLE)}", 3]
+    assert disclosed_parameters({"amount": "subtle", "control_type": "canny"}, disclose_prompt=False) == {
+        "amount": "subtle", "control_type": "canny"}  # the studio's own choices stay readable
     assert {k: out[k] for k in ("model", "steps", "strength", "enabled", "lora")} == {
         "model": "tiny-sd15", "steps": 2, "strength": 0.5, "enabled": True, "lora": None}
