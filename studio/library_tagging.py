@@ -10,13 +10,12 @@ Pictures get a caption (BLIP) and zero-shot tags over the vocabulary file (CLIP)
 frame. Audio, text and anything unreadable are marked done with no tags (a CLAP tagger would be the
 audio counterpart; not built yet). Results go to the search index only: never into a signed file.
 
-Off with STUDIO_LIBRARY_TAGGING=off; STUDIO_LIBRARY_CAPTIONER / STUDIO_LIBRARY_TAGGER name presets
-of presets/models/tagging.toml (default: those of the studio's default tier, else the tiny ones).
+Settings: `library_tagging` (off: no tagging), `library_captioner` / `library_tagger` name presets of
+presets/models/tagging.toml ("": those of the studio's default tier, else the tiny ones).
 """
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -32,13 +31,9 @@ QUIET_S = 1.0              # the device must have been idle this long before a t
 BACKOFF_S = 300.0          # after a model problem (not downloaded, out of memory): try again later
 
 
-def enabled(env=os.environ) -> bool:
-    return env.get("STUDIO_LIBRARY_TAGGING", "on").strip().lower() not in ("off", "0", "false", "no")
-
-
-def pick_preset(studio, family: str, env_key: str) -> str:
-    """The preset named by `env_key`, else the first of `family` in the default tier, else the tiny one."""
-    named = os.environ.get(env_key, "").strip()
+def pick_preset(studio, family: str, named: str) -> str:
+    """The preset `named` in the settings, else the first of `family` in the default tier, else the tiny one."""
+    named = named.strip()
     if named:
         return named
     presets = studio.models.presets(TASK)
@@ -54,14 +49,14 @@ class LibraryTagger:
 
     def __init__(self, studio, captioner: str | None = None, tagger: str | None = None, start: bool = True):
         self.studio = studio
-        self.captioner = captioner or pick_preset(studio, "blip", "STUDIO_LIBRARY_CAPTIONER")
-        self.tagger = tagger or pick_preset(studio, "clip", "STUDIO_LIBRARY_TAGGER")
+        self.captioner = captioner or pick_preset(studio, "blip", studio.settings.library_captioner)
+        self.tagger = tagger or pick_preset(studio, "clip", studio.settings.library_tagger)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._paused_until = 0.0
         self.quiet_s = QUIET_S
-        self.start = start and enabled()
+        self.start = start and studio.settings.library_tagging
         if self.start:
             studio.library.on_add = self.wake
 

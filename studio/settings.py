@@ -35,6 +35,9 @@ class Settings:
     default_tier: str = "tiny"             # tier whose first preset each tab selects at start
     detect_image_preset: str = "tiny-vit-detector"        # AI-content check of images and video frames
     detect_audio_preset: str = "tiny-wav2vec2-detector"   # synthetic-speech check of audio
+    library_tagging: bool = True           # caption and tag published items in device-idle turns (Library)
+    library_captioner: str = ""            # tagging preset for captions ("": the default tier's, else tiny-blip)
+    library_tagger: str = ""               # tagging preset for zero-shot tags ("": the default tier's, else tiny-clip)
     # queue
     queue_size: int = 64                   # jobs waiting at most, over all visitors
     jobs_per_device: int = 1               # jobs running at once on the accelerator
