@@ -17,7 +17,8 @@ from studio.jobs import JobDone
 from studio.sessions import Session, ensure
 from studio.service import Studio
 from studio.tabs.verify import refuse_over_limits
-from studio.widgets import TabHandle, client_address, default_preset, license_markdown, preset_choices
+from studio.widgets import (TabHandle, action_row, client_address, default_preset, license_markdown, preset_choices,
+                            wire_cancel, wire_run)
 
 TASK = "detect"
 IMAGE_TASK, AUDIO_TASK = "detect_image", "detect_audio"
@@ -53,6 +54,52 @@ def _preset_name(studio: Studio, task: str) -> str:
     return default_preset(studio, task).name
 
 
+def classifier_picker(studio: Studio, task: str, name: str, label: str) -> tuple[gr.Dropdown, gr.Markdown]:
+    """A classifier's dropdown and its licence line, which follows the choice."""
+    dropdown = gr.Dropdown(preset_choices(studio, task), value=name, label=label)
+    licence = gr.Markdown(license_markdown(studio, studio.models.preset(task, name)))
+    dropdown.change(lambda n: license_markdown(studio, studio.models.preset(task, n)), [dropdown], [licence],
+                    api_name=False, queue=False)
+    return dropdown, licence
+
+
+def run_handler(studio: Studio):
+    """The Detect event: the upload's header first, then the check as a job of the visitor's session."""
+    def run(session: Session, path, image_preset, audio_preset, progress=gr.Progress()):
+        session = ensure(session)
+        if not path:
+            raise gr.Error("Choose a file to check first.")
+        detector = studio.detector
+        if detector is None:
+            raise gr.Error("The detector is not set up on this studio (see the detect_image_preset and "
+                           "detect_audio_preset settings).")
+        name = Path(path).name
+        try:
+            refuse_over_limits(studio.probe_upload, path)
+        except StudioError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+
+        def work(record, job_progress):
+            verdict = detector.check_upload(Path(path), job_progress, image_preset=image_preset,
+                                            audio_preset=audio_preset)
+            record.inputs_checked.append({"path": name, "relationship": "checked", **verdict})
+            return verdict
+
+        yield "⏳ Queued…", None, gr.update(), session
+        try:
+            for event in studio.jobs.stream(session.id, TASK, name, work, client=client_address(studio)):
+                if isinstance(event, JobDone):
+                    yield verdict_markdown(event.value, name), event.value, history_rows(studio, session), session
+                    return
+                desc = f"{event.stage} {int(event.done)}/{int(event.total)}" if event.total > 1 else event.stage
+                progress((event.done, event.total), desc=desc)
+                yield f"⏳ {event.stage}…", gr.update(), gr.update(), session
+        except StudioError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+
+    return run
+
+
 def build(studio: Studio, session_state: gr.State) -> TabHandle:
     image_name, audio_name = _preset_name(studio, IMAGE_TASK), _preset_name(studio, AUDIO_TASK)
     with gr.Tab("Detect", id=TASK) as tab:
@@ -60,15 +107,9 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
             with gr.Column(scale=2):
                 upload = gr.File(label="File to check (image, audio or video)", type="filepath",
                                  elem_id="detect-upload")
-                image_model = gr.Dropdown(preset_choices(studio, IMAGE_TASK), value=image_name,
-                                          label="Image and video classifier")
-                image_license = gr.Markdown(license_markdown(studio, studio.models.preset(IMAGE_TASK, image_name)))
-                audio_model = gr.Dropdown(preset_choices(studio, AUDIO_TASK), value=audio_name,
-                                          label="Audio classifier")
-                audio_license = gr.Markdown(license_markdown(studio, studio.models.preset(AUDIO_TASK, audio_name)))
-                with gr.Row():
-                    detect = gr.Button("Detect", variant="primary", elem_id="detect-run")
-                    cancel = gr.Button("Cancel", variant="stop", elem_id="detect-cancel")
+                image_model, _ = classifier_picker(studio, IMAGE_TASK, image_name, "Image and video classifier")
+                audio_model, _ = classifier_picker(studio, AUDIO_TASK, audio_name, "Audio classifier")
+                detect, cancel = action_row("Detect", "detect-run", "detect-cancel")
                 gr.Markdown(HELP)
             with gr.Column(scale=3):
                 verdict_md = gr.Markdown(elem_id="detect-verdict", elem_classes=["studio-status"])
@@ -76,49 +117,7 @@ def build(studio: Studio, session_state: gr.State) -> TabHandle:
                 history = gr.Dataframe(headers=HEADERS, value=[], label="Your checks this session", interactive=False,
                                        elem_id="detect-history")
 
-        def run(session: Session, path, image_preset, audio_preset, progress=gr.Progress()):
-            session = ensure(session)
-            if not path:
-                raise gr.Error("Choose a file to check first.")
-            detector = studio.detector
-            if detector is None:
-                raise gr.Error("The detector is not set up on this studio (see the detect_image_preset and "
-                               "detect_audio_preset settings).")
-            name = Path(path).name
-            try:
-                refuse_over_limits(studio.probe_upload, path)
-            except StudioError as e:
-                raise gr.Error(str(e), print_exception=False) from None
-
-            def work(record, job_progress):
-                verdict = detector.check_upload(Path(path), job_progress, image_preset=image_preset,
-                                                audio_preset=audio_preset)
-                record.inputs_checked.append({"path": name, "relationship": "checked", **verdict})
-                return verdict
-
-            yield "⏳ Queued…", None, gr.update(), session
-            try:
-                for event in studio.jobs.stream(session.id, TASK, name, work, client=client_address(studio)):
-                    if isinstance(event, JobDone):
-                        yield verdict_markdown(event.value, name), event.value, history_rows(studio, session), session
-                        return
-                    desc = f"{event.stage} {int(event.done)}/{int(event.total)}" if event.total > 1 else event.stage
-                    progress((event.done, event.total), desc=desc)
-                    yield f"⏳ {event.stage}…", gr.update(), gr.update(), session
-            except StudioError as e:
-                raise gr.Error(str(e), print_exception=False) from None
-
-        detect.click(run, [session_state, upload, image_model, audio_model],
-                     [verdict_md, evidence, history, session_state], api_name="detect", concurrency_id="device",
-                     concurrency_limit=studio.settings.jobs_per_device)
-
-        def stop(session: Session):
-            n = studio.jobs.cancel(session.id, TASK) if session else 0  # this tab's jobs only
-            return "⏹ Cancelled." if n else "Nothing of yours is running."
-
-        cancel.click(stop, [session_state], [verdict_md], queue=False, api_name="cancel_detect")
-        image_model.change(lambda n: license_markdown(studio, studio.models.preset(IMAGE_TASK, n)), [image_model],
-                           [image_license], api_name=False, queue=False)
-        audio_model.change(lambda n: license_markdown(studio, studio.models.preset(AUDIO_TASK, n)), [audio_model],
-                           [audio_license], api_name=False, queue=False)
+        wire_run(studio, run_handler(studio), [session_state, upload, image_model, audio_model],
+                 [verdict_md, evidence, history, session_state], verdict_md, detect, "detect")
+        wire_cancel(studio, cancel, session_state, verdict_md, TASK, "cancel_detect")
     return TabHandle(tab, refresh=lambda session: history_rows(studio, session), gallery=history)
