@@ -15,6 +15,7 @@ from studio.service import Studio
 
 log = logging.getLogger(__name__)
 
+MORE_TOOLS = "More tools"   # the tab that holds the tabs built from task contracts
 CSS = """
 #t2i-status, .studio-status { min-height: 2.5em; }
 footer { visibility: hidden; }
@@ -65,8 +66,11 @@ def build_tabs(studio: Studio, session_state: gr.State) -> list:
 
     handles = []
     for name in TABS:
-        if name == GENERIC_BEFORE:
-            handles += [build_task_tab(studio, session_state, task) for task in generic_tasks()]
+        if name == GENERIC_BEFORE and generic_tasks():
+            # One top-level tab holding them: a row of more tabs than the page is wide hides the rest
+            # behind Gradio's overflow menu.
+            with gr.Tab(MORE_TOOLS, id="more-tools"), gr.Tabs():
+                handles += [build_task_tab(studio, session_state, task) for task in generic_tasks()]
         build = importlib.import_module(name).build
         handles.append(build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio))
     return handles

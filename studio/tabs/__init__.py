@@ -1,8 +1,8 @@
 """One module per tab; each has `build(studio, session) -> Tab` called inside the studio's gr.Tabs().
 
 TABS is the order they appear in. Every registry task whose contract sets `tab` gets a tab built
-from its contract (studio/task_tab.py), placed after the creation tabs, before GENERIC_BEFORE: a new
-task needs no line here.
+from its contract (studio/task_tab.py), inside one "More tools" tab after the creation tabs, before
+GENERIC_BEFORE: a new task needs no line here.
 """
 TABS = [
     "studio.tabs.concept_art",
