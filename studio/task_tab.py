@@ -64,6 +64,7 @@ class TabSpec:
     reuse_fixed: dict[str, Any] = field(default_factory=dict)   # "Reuse these settings" sets these as given
     stage_text: Callable[[Any], str] = lambda event: f"⏳ {event.stage}…"
     submit: bool = True                           # Enter in the task's text field runs it too
+    api_names: dict[str, str] = field(default_factory=dict)   # API parameter names kept from before (field -> name)
 
     @classmethod
     def derive(cls, contract: Task) -> "TabSpec":
@@ -279,7 +280,7 @@ def run_handler(studio: Studio, form: TaskForm, results) -> Callable:
             else:
                 yield (*results.progress(session, event), spec.stage_text(event), session)
 
-    run.__signature__ = api_signature(["session", *form.names])
+    run.__signature__ = api_signature(["session", *[spec.api_names.get(n, n) for n in form.names]])
     return run
 
 

@@ -38,7 +38,9 @@ def spec(studio: Studio) -> TabSpec:
         "loudness_lufs": Look(label="Loudness of the file (LUFS)", lo=-30, hi=-6, step=0.5),
     }
     return TabSpec(TASK, "Music", "music", "generate_music", "cancel_music", run_label="Compose", order=ORDER,
-                   looks=looks, stage_text=stage_text, submit=False)
+                   looks=looks, stage_text=stage_text, submit=False,
+                   api_names={"melody_path": "melody", CONFIRMED: "confirm", "duration_s": "duration",
+                              "loudness_lufs": "loudness"})
 
 
 def build(studio: Studio, session_state: gr.State) -> TabHandle:

@@ -35,7 +35,7 @@ def spec(studio: Studio) -> TabSpec:
         "loudness_lufs": Look(label="Loudness of the file (LUFS)", lo=-30, hi=-6, step=0.5),
     }
     return TabSpec(TASK, "Sound effects", "sfx", "generate_sound_effect", "cancel_sound_effect", order=ORDER,
-                   looks=looks)
+                   looks=looks, api_names={"duration_s": "duration", "loudness_lufs": "loudness"})
 
 
 def build(studio: Studio, session_state: gr.State) -> TabHandle:
