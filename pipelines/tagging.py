@@ -85,10 +85,12 @@ def default_vocabulary(path: Path = VOCABULARY_FILE) -> list[str]:
 
 @dataclass
 class Tags(Result):
-    """What `run` returns: no artifacts; a caption or (tag, score) pairs per picture, in order."""
+    """What `run` returns: no artifacts; a caption or (tag, score) pairs per picture, in order. A CLIP
+    preset also gives each picture's unit-length image embedding (the library's "more like this")."""
 
     captions: list[str] = field(default_factory=list)
     tags: list[list[tuple[str, float]]] = field(default_factory=list)
+    embeddings: list[list[float]] = field(default_factory=list)
 
 
 class Captioner:
@@ -156,7 +158,7 @@ class ZeroShotTagger:
         tags = [[(request.vocabulary[j], round(float(p), 4)) for p, j in zip(ps.tolist(), js.tolist())]
                 for ps, js in zip(top.values, top.indices)]
         progress.update(len(request.images), len(request.images), "tagging")
-        return Tags(artifacts=[], tags=tags)
+        return Tags(artifacts=[], tags=tags, embeddings=images.cpu().tolist())
 
 
 def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Any, list[str]]:

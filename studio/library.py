@@ -34,6 +34,7 @@ from studio.gallery import GalleryItem, GalleryStore
 MAX_QUERY_CHARS = 500
 MAX_PAGE_SIZE = 100
 MAX_ZIP_ITEMS = 200
+MAX_SIMILAR = 100
 SORTS = ("newest", "oldest", "relevance")
 KINDS = ("image", "audio", "video", "text")
 PROMPT_KEYS = ("prompt", "text", "lyrics", "description")   # the visitor's own words in an item's params
@@ -49,6 +50,12 @@ CREATE INDEX IF NOT EXISTS library_board ON library_items(board_id);
 CREATE INDEX IF NOT EXISTS library_untagged ON library_items(tagged, created);
 CREATE VIRTUAL TABLE IF NOT EXISTS library_fts USING fts5(
     prompt, task, model, board, caption, tags, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS library_vectors (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS library_vectors_session ON library_vectors(session_id);
+CREATE TRIGGER IF NOT EXISTS library_vectors_delete AFTER DELETE ON gallery BEGIN
+    DELETE FROM library_vectors WHERE id = old.id;
+END;
 CREATE TABLE IF NOT EXISTS library_boards_seen (board_id TEXT PRIMARY KEY, updated REAL NOT NULL);
 CREATE TRIGGER IF NOT EXISTS library_gallery_delete AFTER DELETE ON gallery BEGIN
     DELETE FROM library_fts WHERE rowid IN (SELECT rowid FROM library_items WHERE id = old.id);
@@ -144,6 +151,7 @@ class Hit:
     board_id: str = ""
     own: bool = True          # False: an item of a board shared with the visitor (read-only)
     withheld: bool = False    # the owner's words are shown as their SHA-256 (prompt disclosure off)
+    similarity: float | None = None   # "more like this": cosine similarity to the chosen item
 
     def to_dict(self) -> dict[str, Any]:
         """What the API and CLI hand out: no server paths, no session ids."""
@@ -154,7 +162,8 @@ class Hit:
                 "auto_caption": hide(self.auto_caption), "tags": [hide(t) for t in self.tags],
                 "verdict": self.verdict, "model": it.params.get("model", ""), "license": it.params.get("license", ""),
                 "prompt": hide(prompt_text(it.params)), "created": dt.datetime.fromtimestamp(
-                    it.created, dt.timezone.utc).isoformat(timespec="seconds"), "own": self.own}
+                    it.created, dt.timezone.utc).isoformat(timespec="seconds"), "own": self.own,
+                **({} if self.similarity is None else {"similarity": self.similarity})}
 
 
 @dataclass
@@ -253,12 +262,15 @@ class Library:
                         db.execute("UPDATE library_fts SET board = ? WHERE rowid = ?", (text, row[0]))
             db.execute("INSERT OR REPLACE INTO library_boards_seen VALUES (?, ?)", (board_id, updated))
 
-    def set_tags(self, item_id: str, caption: str, tags: list[str]) -> bool:
-        """Store an item's automatic caption and tags (the tagging job's result); False if it is gone."""
+    def set_tags(self, item_id: str, caption: str, tags: list[str], vector: bytes | None = None) -> bool:
+        """Store an item's automatic caption and tags (the tagging job's result) and, for "more like this",
+        its unit-length image embedding as float32 bytes; False if the item is gone."""
         with self._connect() as db:
-            row = db.execute("SELECT rowid FROM library_items WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute("SELECT rowid, session_id FROM library_items WHERE id = ?", (item_id,)).fetchone()
             if row is None:
                 return False
+            if vector:
+                db.execute("INSERT OR REPLACE INTO library_vectors VALUES (?, ?, ?)", (item_id, row[1], vector))
             db.execute("UPDATE library_items SET caption = ?, tags = ?, tagged = 1 WHERE rowid = ?",
                        (caption, json.dumps(tags, ensure_ascii=False), row[0]))
             db.execute("UPDATE library_fts SET caption = ?, tags = ? WHERE rowid = ?",
@@ -306,13 +318,47 @@ class Library:
             # of the thousands of matches off the page are never read.
             ids = [r[0] for r in db.execute(f"SELECT i.rowid FROM {source} WHERE {where} ORDER BY {order} "
                                             f"LIMIT ? OFFSET ?", [*params, page_size, page * page_size])]
-            found = {r[0]: r[1:] for r in db.execute(
-                "SELECT i.rowid, g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM library_items i "
-                f"JOIN gallery g ON g.id = i.id WHERE i.rowid IN ({','.join('?' * len(ids))})", [session_id, *ids])}
-            rows = [found[rowid] for rowid in ids if rowid in found]
-        hits = [Hit(GalleryItem(*r[:6], json.loads(r[6]), r[7]), json.loads(r[8]), r[9], r[10], r[11], bool(r[12]),
-                    withheld=not r[12] and not self.disclose_prompt) for r in rows if Path(r[3]).exists()]
+            hits = self._hits(db, session_id, ids)
         return Page(hits, total, page, page_size)
+
+    def _hits(self, db: sqlite3.Connection, session_id: str, ids: list[int]) -> list[Hit]:
+        """The hits for these library rowids, in their order (rows gone or files missing left out)."""
+        found = {r[0]: r[1:] for r in db.execute(
+            "SELECT i.rowid, g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM library_items i "
+            f"JOIN gallery g ON g.id = i.id WHERE i.rowid IN ({','.join('?' * len(ids))})", [session_id, *ids])}
+        rows = [found[rowid] for rowid in ids if rowid in found]
+        return [Hit(GalleryItem(*r[:6], json.loads(r[6]), r[7]), json.loads(r[8]), r[9], r[10], r[11], bool(r[12]),
+                    withheld=not r[12] and not self.disclose_prompt) for r in rows if Path(r[3]).exists()]
+
+    def similar(self, session_id: str, item_id: str, limit: int = 24) -> list[Hit]:
+        """More like this: the visitor's own items ranked by the cosine similarity of their image
+        embeddings to `item_id`'s, most alike first (the item itself left out). Numpy over the session's
+        vectors: 10,000 items of 512 floats is one 20 MB matrix product."""
+        import numpy as np
+
+        limit = min(MAX_SIMILAR, max(1, int(limit)))
+        with self._connect() as db:
+            row = db.execute("SELECT vector FROM library_vectors WHERE id = ? AND session_id = ?",
+                             (str(item_id or ""), session_id)).fetchone()
+            if row is None:
+                known = db.execute("SELECT 1 FROM library_items WHERE id = ? AND session_id = ?",
+                                   (str(item_id or ""), session_id)).fetchone()
+                raise InputError("That item is still waiting for its tags; try again in a moment." if known else
+                                 "Select one of your own items (tick it in the list) to find more like it.")
+            query = np.frombuffer(row[0], dtype=np.float32)
+            others = db.execute("SELECT i.rowid, i.id, v.vector FROM library_vectors v JOIN library_items i ON i.id = v.id "
+                                "WHERE v.session_id = ? AND i.session_id = ? AND v.id != ? AND length(v.vector) = ?",
+                                (session_id, session_id, item_id, len(row[0]))).fetchall()
+            if not others:
+                return []
+            matrix = np.frombuffer(b"".join(r[2] for r in others), dtype=np.float32).reshape(len(others), -1)
+            scores = matrix @ query
+            order = np.argsort(-scores, kind="stable")[:limit]
+            hits = self._hits(db, session_id, [others[j][0] for j in order])
+        by_id = {others[j][1]: float(scores[j]) for j in order}
+        for hit in hits:
+            hit.similarity = round(by_id[hit.item.id], 4)
+        return hits
 
     @staticmethod
     def _shared_boards(db: sqlite3.Connection, shared: Iterable[str]) -> list[str]:

@@ -6,9 +6,9 @@ only through `DeviceTurns.take_if_idle`: a turn taken when no visitor's job wait
 place in line. A visitor who arrives while an item is being tagged waits for that one item at most
 (a tiny twin takes a fraction of a second; BLIP base a few seconds on CPU).
 
-Pictures get a caption (BLIP) and zero-shot tags over the vocabulary file (CLIP); a video its first
-frame. Audio, text and anything unreadable are marked done with no tags (a CLAP tagger would be the
-audio counterpart; not built yet). Results go to the search index only: never into a signed file.
+Pictures get a caption (BLIP) and zero-shot tags over the vocabulary file (CLIP), and CLIP's image
+embedding is kept for "more like this"; a video its first frame. Audio, text and anything unreadable
+are marked done with no tags (a CLAP tagger would be the audio counterpart; not built yet). Results go to the search index only: never into a signed file.
 
 Settings: `library_tagging` (off: no tagging), `library_captioner` / `library_tagger` name presets of
 presets/models/tagging.toml ("": those of the studio's default tier, else the tiny ones).
@@ -20,6 +20,8 @@ import secrets
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from pipelines.errors import InputError, StudioError
 from studio.gallery import GalleryItem
@@ -125,8 +127,8 @@ class LibraryTagger:
         models = self.studio.models
         try:
             caption = execute(models, TASK, Request(images=[picture], model=self.captioner), NO_PROGRESS).captions[0]
-            tags = [t for t, _ in execute(models, TASK, Request(images=[picture], model=self.tagger),
-                                          NO_PROGRESS).tags[0]]
+            tagged = execute(models, TASK, Request(images=[picture], model=self.tagger), NO_PROGRESS)
+            tags = [t for t, _ in tagged.tags[0]]
         except InputError as e:    # this picture cannot be tagged (the request's check says why): skip it
             log.info("library tagging: %s skipped: %s", item.id, e)
             self.studio.library.mark_tagged(item.id)
@@ -135,7 +137,8 @@ class LibraryTagger:
             log.warning("library tagging paused for %.0f s: %s", BACKOFF_S, e)
             self._paused_until = time.time() + BACKOFF_S
             raise
-        self.studio.library.set_tags(item.id, caption, tags)
+        vector = np.asarray(tagged.embeddings[0], dtype=np.float32).tobytes() if tagged.embeddings else None
+        self.studio.library.set_tags(item.id, caption, tags, vector)
         return caption, tags
 
 

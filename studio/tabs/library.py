@@ -2,7 +2,8 @@
 
 Search words (prompts, board and shot text, automatic captions and tags; see studio/library.py for
 what a query may say), filters, sort and pages; tick items to download them as one ZIP of the signed
-files, or to delete them. API: `library_search` (JSON), `library_download` (a ZIP of ids).
+files, or to delete them; "More like this" ranks the visitor's own pictures by their likeness to the
+ticked one. API: `library_search` (JSON), `library_download` (a ZIP of ids), `library_similar` (JSON).
 """
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def build(studio: Studio, session_state: gr.State) -> None:
                                            queue=False)
     api.search.click(lambda session, *values: api_search(studio, session, *values),
                      [session_state, *api.inputs], [api.json, session_state], api_name="library_search", queue=False)
+    actions.similar.click(lambda session, ids: more_like(studio, session, ids), [session_state, results.pick], shown,
+                          api_name=False, queue=False)
+    api.similar.click(lambda session, item_id, limit: api_similar(studio, session, item_id, limit),
+                      [session_state, api.ids, api.limit], [api.json, session_state], api_name="library_similar",
+                      queue=False)
     api.zip.click(lambda session, ids, shared: api_download(studio, session, ids, shared),
                   [session_state, api.ids, api.shared], [api.file, session_state], api_name="library_download")
 
@@ -95,12 +101,13 @@ def _results() -> SimpleNamespace:
 
 def _actions() -> SimpleNamespace:
     with gr.Row():
+        similar = gr.Button("More like this (the first ticked)", elem_id="library-similar")
         download = gr.Button("Download selected (ZIP)", elem_id="library-download")
         confirm = gr.Checkbox(False, label="Yes, delete the selected items for good", elem_id="library-confirm")
         delete = gr.Button("Delete selected", variant="stop", elem_id="library-delete")
     status = gr.Markdown(elem_id="library-status")
     file = gr.File(label="Your ZIP of signed files", elem_id="library-zip")
-    return SimpleNamespace(download=download, confirm=confirm, delete=delete, status=status, file=file)
+    return SimpleNamespace(similar=similar, download=download, confirm=confirm, delete=delete, status=status, file=file)
 
 
 def _api_controls() -> SimpleNamespace:
@@ -112,10 +119,11 @@ def _api_controls() -> SimpleNamespace:
                   gr.Textbox("newest", label="sort"), gr.Number(0, precision=0, label="page (0: the first)"),
                   gr.Number(24, precision=0, label="page_size")]
         ids, shared = gr.Textbox(label="ids (comma-separated)"), gr.Textbox(label="shared board link")
+        limit = gr.Number(24, precision=0, label="limit")
         json_out, file_out = gr.JSON(), gr.File()
-        search, zip_button = gr.Button(), gr.Button()
-    return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, json=json_out, file=file_out, search=search,
-                           zip=zip_button)
+        search, zip_button, similar = gr.Button(), gr.Button(), gr.Button()
+    return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, limit=limit, json=json_out, file=file_out,
+                           search=search, zip=zip_button, similar=similar)
 
 
 # ---- handlers -------------------------------------------------------------------------------------
@@ -152,6 +160,28 @@ def show(studio: Studio, session, page: int, delta: int | None, *values) -> tupl
     summary = (f"**{found.total}** item(s) · page {page + 1} of {found.pages}" if found.total
                else "Nothing found: try fewer words, a prefix (fox*), or clear the filters.")
     return visual, gr.update(choices=choices, value=[]), summary, page, session
+
+
+def similar_hits(studio: Studio, session: Session, item_id, limit: int = 24) -> list:
+    """The library's "more like this" for the tab and the API; studio errors become `gr.Error`."""
+    try:
+        return studio.library.similar(session.id, str(item_id or "").strip(), limit)
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+
+
+def more_like(studio: Studio, session, ids) -> tuple:
+    """(gallery, selection choices, summary, page, session): the visitor's items most like the first ticked."""
+    session = ensure(session)
+    if not ids:
+        raise gr.Error("Tick one item first: more like this finds your pictures that look like it.",
+                       print_exception=False)
+    hits = similar_hits(studio, session, ids[0], studio.settings.gallery_page_size)
+    visual = [(h.item.path, label(h, 60)) for h in hits if h.item.mime.split("/")[0] in ("image", "video")]
+    choices = [(f"{h.similarity:.2f} · {label(h)}", h.item.id) for h in hits]
+    summary = (f"**{len(hits)}** item(s) most like the one you ticked, most alike first (Search shows all again)"
+               if hits else "Nothing else of yours has been tagged yet to compare with.")
+    return visual, gr.update(choices=choices, value=[]), summary, 0, session
 
 
 def label(hit, width: int = 90) -> str:
@@ -212,6 +242,14 @@ def api_search(studio: Studio, session, query, kind, task, model, date_from, dat
                  license, shared, sort, page=number, page_size=size)
     return {"total": found.total, "page": found.page, "pages": found.pages, "page_size": found.page_size,
             "items": [h.to_dict() for h in found.hits]}, session
+
+
+def api_similar(studio: Studio, session, item_id: str, limit) -> tuple:
+    """`/library_similar`: the visitor's own items most like `item_id`, most alike first, as JSON."""
+    session = ensure(session)
+    number = int(limit) if isinstance(limit, (int, float)) and limit == limit else 24
+    hits = similar_hits(studio, session, item_id, number)
+    return {"id": str(item_id or "").strip(), "items": [h.to_dict() for h in hits]}, session
 
 
 def api_download(studio: Studio, session, ids: str, shared: str) -> tuple:

@@ -1,5 +1,6 @@
 """The Library through gradio_client against the live server: what a visitor made is found by its words,
 only by them, and downloads as a ZIP of the signed files themselves."""
+import time
 import zipfile
 
 import pytest
@@ -61,6 +62,24 @@ def test_download_a_selection_as_a_zip_of_signed_files(made, studio, tmp_path):
         assert report.state in ("Valid", "Trusted"), report.summary_lines()
 
 
+def test_more_like_this_ranks_the_visitors_own_items(made, live_url):
+    ids = [i["id"] for i in search(made, "")["items"]]
+    deadline, found = time.time() + 120, None
+    while time.time() < deadline:   # tagging runs in the background, in device-idle turns
+        try:
+            found = made.predict(ids[0], 24, api_name="/library_similar")
+        except AppError as e:
+            assert "waiting for its tags" in str(e)
+        if found and len(found["items"]) == len(ids) - 1:
+            break
+        time.sleep(0.5)
+    assert {i["id"] for i in found["items"]} == set(ids[1:])
+    scores = [i["similarity"] for i in found["items"]]
+    assert scores == sorted(scores, reverse=True) and all(i["own"] for i in found["items"])
+    with pytest.raises(AppError, match="your own items"):
+        Client(live_url, verbose=False).predict(ids[0], 24, api_name="/library_similar")
+
+
 def test_api_endpoints_are_named(made):
     names = made.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert "/library_search" in names and "/library_download" in names
+    assert {"/library_search", "/library_download", "/library_similar"} <= set(names)
