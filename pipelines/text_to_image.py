@@ -46,8 +46,9 @@ class Request:
     reference_image: str = field(default="", metadata=upload("image", flag="style-reference",
                                                              title="style reference", relationship="inputTo"))
     # Filled in by the studio from the presets; part of the recorded parameters.
-    styled_prompt: str = field(default="", repr=False)
-    styled_negative: str = field(default="", repr=False)
+    # set by the studio from the style (apply_style), never by a visitor: no widget, option or preset key
+    styled_prompt: str = field(default="", repr=False, metadata={"internal": True})
+    styled_negative: str = field(default="", repr=False, metadata={"internal": True})
 
     def check(self, preset: ModelPreset) -> None:
         """Raise `InputError` for anything this model cannot take; every message says what to do."""

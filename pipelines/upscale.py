@@ -48,7 +48,8 @@ class Request:
     scale: int = field(default=4, metadata={"lo": MIN_SCALE, "hi": MAX_SCALE})
     tile: int = field(default=256, metadata={"lo": 32, "hi": 1024})
     overlap: int = field(default=16, metadata={"lo": 0, "hi": 128})
-    parent_id: str = ""            # gallery id of the source when it is an earlier output
+    # gallery id of the source when it is an earlier output: set by the studio, not typed (no widget)
+    parent_id: str = field(default="", metadata={"internal": True})
 
     def check(self, preset: ModelPreset) -> None:
         """Validate the fields and read the source; refuse a result over the pixel limit (before

@@ -56,7 +56,8 @@ class Request:
     guidance: float = 7.0
     seed: int = 0
     scheduler: str = "default"
-    parent_id: str = ""            # gallery id of the source when it is an earlier output
+    # gallery id of the source when it is an earlier output: set by the studio, not typed (no widget)
+    parent_id: str = field(default="", metadata={"internal": True})
 
     def check(self, preset: ModelPreset) -> None:
         """Validate every field and read the source; raise `InputError` saying what to do.
