@@ -28,7 +28,7 @@ class Settings:
     cache_hook: str = "off"                # off, first_block, faster, pab (transformer models)
     channels_last: bool = False
     safety_checker: bool = True            # the checker some models ship (SD 1.x); false: loaded without it
-    cpu_backend: str = "auto"              # auto, pytorch, openvino: SD-family images on a CPU (README)
+    cpu_backend: str = "pytorch"           # pytorch, openvino, auto: SD-family images on a CPU (README)
     embedding_cache_mb: float = 512        # prompt-embedding cache budget (0: off)
     model_cache_gb: float | str = "auto"   # loaded-model cache budget in GB; "auto": from the device (README)
     model_dir: Path | None = None          # folder with one sub-folder of weights per preset name
