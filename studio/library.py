@@ -346,16 +346,19 @@ class Library:
                 raise InputError("That item is still waiting for its tags; try again in a moment." if known else
                                  "Select one of your own items (tick it in the list) to find more like it.")
             query = np.frombuffer(row[0], dtype=np.float32)
-            others = db.execute("SELECT i.rowid, i.id, v.vector FROM library_vectors v JOIN library_items i ON i.id = v.id "
-                                "WHERE v.session_id = ? AND i.session_id = ? AND v.id != ? AND length(v.vector) = ?",
-                                (session_id, session_id, item_id, len(row[0]))).fetchall()
+            # Vectors only (no join): a vector's row goes with its gallery row, by trigger.
+            others = db.execute("SELECT id, vector FROM library_vectors WHERE session_id = ? AND id != ? "
+                                "AND length(vector) = ?", (session_id, item_id, len(row[0]))).fetchall()
             if not others:
                 return []
-            matrix = np.frombuffer(b"".join(r[2] for r in others), dtype=np.float32).reshape(len(others), -1)
+            matrix = np.frombuffer(b"".join(r[1] for r in others), dtype=np.float32).reshape(len(others), -1)
             scores = matrix @ query
             order = np.argsort(-scores, kind="stable")[:limit]
-            hits = self._hits(db, session_id, [others[j][0] for j in order])
-        by_id = {others[j][1]: float(scores[j]) for j in order}
+            top = [others[j][0] for j in order]
+            rowids = dict(db.execute(f"SELECT id, rowid FROM library_items WHERE id IN ({','.join('?' * len(top))})",
+                                     top).fetchall())
+            hits = self._hits(db, session_id, [rowids[i] for i in top if i in rowids])
+        by_id = {others[j][0]: float(scores[j]) for j in order}
         for hit in hits:
             hit.similarity = round(by_id[hit.item.id], 4)
         return hits
