@@ -36,6 +36,10 @@ from pipelines.model_files import LOCAL, READY, TINY, ModelFiles, PresetState
 from pipelines.presets import PRESETS_DIR, ModelPreset, load_presets
 
 log = logging.getLogger(__name__)
+# One load (or tiny build) at a time in this process: transformers and accelerate build models inside
+# init_empty_weights, which patches torch.nn.Module for every thread while it lasts, so a model another
+# thread builds meanwhile (the Library's background tagger beside a visitor's load) gets meta tensors.
+_LOADING = threading.RLock()
 
 # Tasks whose loaders place a diffusers pipeline with `device.place_pipeline`, and so can be
 # loaded with CPU offload when they do not fit the cache budget.
@@ -402,6 +406,10 @@ class ModelManager:
             return None
 
     def _load(self, task: str, preset: ModelPreset, device: str, dtype: str, plan: LoadPlan) -> Loaded:
+        with _LOADING:
+            return self._load_now(task, preset, device, dtype, plan)
+
+    def _load_now(self, task: str, preset: ModelPreset, device: str, dtype: str, plan: LoadPlan) -> Loaded:
         from pipelines.device import DTYPES
 
         module = registry.task_module(task)

@@ -40,7 +40,10 @@ def test_a_style_reference_steers_the_image_and_is_its_ingredient(studio, refere
     plain = text_to_image.Request(**COMMON)
     styled = text_to_image.Request(**COMMON, reference_image=reference_file, reference_strength=1.0)
     [without] = studio.produce("text_to_image", plain, "reference-test", inputs=inputs_for(plain)).items
-    [with_ref] = studio.produce("text_to_image", styled, "reference-test", inputs=inputs_for(styled)).items
+    # confirmed: this test is about the reference's effect, not the upload check (in the full suite the
+    # shared studio's checker has flagged this flat drawing once; see the closing note)
+    [with_ref] = studio.produce("text_to_image", styled, "reference-test", inputs=inputs_for(styled),
+                                confirmed=True).items
 
     a, b = np.asarray(Image.open(without.path), np.float32), np.asarray(Image.open(with_ref.path), np.float32)
     assert a.shape == b.shape and np.abs(a - b).mean() > 1.0, "the reference did not change the image"
