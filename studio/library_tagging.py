@@ -83,6 +83,15 @@ class LibraryTagger:
             except Exception:  # noqa: BLE001 - a bug here must not end the thread
                 log.exception("library tagging failed")
 
+    def pause(self, seconds: float) -> None:
+        """No tagging turn for `seconds` (after the item in hand): a maintenance window, or a test of
+        response times, where tagging on the CPU beside the server would be measured too."""
+        self._paused_until = time.time() + seconds
+
+    def resume(self) -> None:
+        self._paused_until = 0.0
+        self._wake.set()
+
     def pending(self) -> bool:
         return bool(self.studio.library.untagged(1))
 

@@ -20,6 +20,15 @@ from hostile_files import hostile_files, long_flac, mp4_bytes, png_bytes, wav_by
 from studio.gallery import GalleryItem
 
 ANSWER_S = 1.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_background_tagging(studio):
+    """These tests time the server's answers: the Library's tagger, which works whenever the device is
+    idle (here: always), would be timed with them on this CPU."""
+    studio.tagging.pause(3600)
+    yield
+    studio.tagging.resume()
 IMAGE_FILES = ["pixel-bomb.png", "fits-in-disguise.png", "truncated.png", "truncated.jpg", "empty.png",
                "wav-named.png", "../../etc/passwd.png"]
 AUDIO_FILES = ["truncated.wav", "empty.wav", "png-named.wav", "truncated.mp4", "fits-in-disguise.png",
