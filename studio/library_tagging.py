@@ -103,12 +103,13 @@ class LibraryTagger:
         turn = f"tagging-{secrets.token_hex(4)}"
         if self.quiet_s and not self._quiet():
             return False
-        if not self.studio.jobs.turns.take_if_idle(turn):
+        turns = self.studio.jobs.turns  # once: the turn is left where it was taken, whatever replaces jobs
+        if not turns.take_if_idle(turn):
             return False
         try:
             self.tag(items[0])
         finally:
-            self.studio.jobs.turns.leave(turn)
+            turns.leave(turn)
         return True
 
     def _quiet(self) -> bool:
