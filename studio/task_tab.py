@@ -65,6 +65,7 @@ class TabSpec:
     stage_text: Callable[[Any], str] = lambda event: f"⏳ {event.stage}…"
     submit: bool = True                           # Enter in the task's text field runs it too
     api_names: dict[str, str] = field(default_factory=dict)   # API parameter names kept from before (field -> name)
+    parts: Callable[["TabParts"], None] | None = None        # a tab module's own components, added in the tab
 
     @classmethod
     def derive(cls, contract: Task) -> "TabSpec":
@@ -316,6 +317,20 @@ def wire_form(studio: Studio, session_state: gr.State, form: TaskForm, results, 
     return run_event
 
 
+@dataclass
+class TabParts:
+    """What `TabSpec.parts` gets to add its own components (inside the tab, below the results) and
+    wire them to the generic ones: the form's widgets by field name, the results view, the status
+    line, the session state and the run event (to chain on a finished job with `.then`)."""
+
+    studio: Studio
+    session_state: gr.State
+    form: "TaskForm"
+    results: Any
+    status: Any
+    run_event: Any
+
+
 def build_task_tab(studio: Studio, session_state: gr.State, task: str, spec: TabSpec | None = None) -> TabHandle:
     """The tab of `task` built from its contract (`spec`: how a tab module shows it differently)."""
     contract = registry.contract(task)
@@ -330,6 +345,8 @@ def build_task_tab(studio: Studio, session_state: gr.State, task: str, spec: Tab
                 params = results.params or gr.JSON(label="Exact parameters of the selected result")
                 reuse = gr.Button("Reuse these settings", elem_id=f"{spec.prefix}-reuse")
         run_event = wire_form(studio, session_state, form, results, status, params, reuse)
+        if spec.parts is not None:
+            spec.parts(TabParts(studio, session_state, form, results, status, run_event))
     return TabHandle(tab, refresh=results.rows, gallery=results.gallery, run_event=run_event)
 
 

@@ -61,7 +61,7 @@ def build_ui(studio: Studio) -> gr.Blocks:
 def build_tabs(studio: Studio, session_state: gr.State) -> list:
     """Every tab, in order: the tab modules of studio.tabs.TABS, and a tab built from the contract of
     each task that asks for one (`Task.tab`), before GENERIC_BEFORE. Returns their handles."""
-    from studio.tabs import GENERIC_BEFORE, TABS
+    from studio.tabs import GENERIC_BEFORE, SPECS, TABS
     from studio.task_tab import build_task_tab, generic_tasks
 
     handles = []
@@ -70,7 +70,9 @@ def build_tabs(studio: Studio, session_state: gr.State) -> list:
             # One top-level tab holding them: a row of more tabs than the page is wide hides the rest
             # behind Gradio's overflow menu.
             with gr.Tab(MORE_TOOLS, id="more-tools"), gr.Tabs():
-                handles += [build_task_tab(studio, session_state, task) for task in generic_tasks()]
+                for task in generic_tasks():
+                    spec = importlib.import_module(SPECS[task]).spec(studio) if task in SPECS else None
+                    handles.append(build_task_tab(studio, session_state, task, spec))
         build = importlib.import_module(name).build
         handles.append(build(studio, session_state) if len(inspect.signature(build).parameters) > 1 else build(studio))
     return handles
