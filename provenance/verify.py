@@ -235,14 +235,23 @@ def _candidate_sizes(report: VerifyReport, width: int, height: int, ledger: Ledg
 
 
 def _read_rescaled(report: VerifyReport, rgb: np.ndarray, ledger: Ledger | None):
+    """A mark read after scaling back to a size the manifest recorded, or to one of the studio's
+    output sizes when the ledger issued the id read (trying many sizes is many chances for a picture
+    to read as a mark by accident, so a guessed size needs the id to be one the studio gave out)."""
     height, width = rgb.shape[:2]
+    media = generation_data(report.manifest).get("media") or {}
+    recorded = (media.get("width"), media.get("height"))
     for size in _candidate_sizes(report, width, height, ledger):
         scaled = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
         reading = watermark.read(scaled)
-        if reading.found:
+        if reading.found and (size == recorded or _issued(ledger, reading.watermark_id)):
             report.watermark_note = f"read after scaling the image back from {width}x{height} to {size[0]}x{size[1]}"
             return reading
     return None
+
+
+def _issued(ledger: Ledger | None, watermark_id: str) -> bool:
+    return ledger is not None and ledger.by_watermark(watermark_id) is not None
 
 
 def _match_ledger(report: VerifyReport, ledger: Ledger | None, creds: Credentials) -> None:

@@ -38,11 +38,21 @@ _BLOCK = 4
 # Mean distance of the per-bit vote from 50/50 above which the marks count as present.
 # Unmarked images measure ~0.04-0.09, marked ones ~0.3-0.45 (also after JPEG 85).
 _FOUND_MARGIN = 0.2
+# How many of an id's bits are ones. A picture of a few flat colours (a logo, a drawing) votes the
+# same bit in every block of one colour whatever bit the block carries, so its "id" comes out with
+# (nearly) all bits equal and confident: 000000000000 at 0.9 for a two-colour drawing scaled to
+# 256 px. The studio only issues ids with ISSUED ones, and a reading outside READ counts as that
+# content pattern, not a mark (a random 48-bit id falls outside 12..36 once in ~3,500).
+ISSUED_ONES = (16, 32)
+READ_ONES = (12, 36)
 
 
 def new_watermark_id() -> str:
-    """A fresh random id of PAYLOAD_BITS bits, as lowercase hex."""
-    return secrets.token_hex(PAYLOAD_BITS // 8)
+    """A fresh random id of PAYLOAD_BITS bits, as lowercase hex, with between ISSUED_ONES ones."""
+    while True:
+        candidate = secrets.token_hex(PAYLOAD_BITS // 8)
+        if ISSUED_ONES[0] <= int(candidate, 16).bit_count() <= ISSUED_ONES[1]:
+            return candidate
 
 
 def can_carry(width: int, height: int) -> bool:
@@ -151,8 +161,10 @@ def decide(ones: np.ndarray, totals: np.ndarray) -> WatermarkReading:
     confidence = float(np.abs(share - 0.5).mean() * 2)
     if confidence < 2 * _FOUND_MARGIN:
         return WatermarkReading(None, confidence)
-    payload = np.packbits((share > 0.5).astype(np.uint8)).tobytes()
-    return WatermarkReading(payload.hex(), confidence)
+    bits = share > 0.5
+    if not READ_ONES[0] <= int(bits.sum()) <= READ_ONES[1]:
+        return WatermarkReading(None, confidence)   # flat colours' pattern, never an issued id
+    return WatermarkReading(np.packbits(bits.astype(np.uint8)).tobytes().hex(), confidence)
 
 
 def read(rgb: np.ndarray, region: np.ndarray | None = None) -> WatermarkReading:

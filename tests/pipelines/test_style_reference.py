@@ -40,8 +40,8 @@ def test_a_style_reference_steers_the_image_and_is_its_ingredient(studio, refere
     plain = text_to_image.Request(**COMMON)
     styled = text_to_image.Request(**COMMON, reference_image=reference_file, reference_strength=1.0)
     [without] = studio.produce("text_to_image", plain, "reference-test", inputs=inputs_for(plain)).items
-    # confirmed: this test is about the reference's effect, not the upload check (in the full suite the
-    # shared studio's checker has flagged this flat drawing once; see the closing note)
+    # confirmed: this test is about the reference's effect, not the upload check (which once called this
+    # flat drawing a studio output; tests/provenance/test_provenance_watermark.py holds that fix)
     [with_ref] = studio.produce("text_to_image", styled, "reference-test", inputs=inputs_for(styled),
                                 confirmed=True).items
 

@@ -169,3 +169,15 @@ def test_sidecar_manifests_are_read(make_publisher, tmp_path, monkeypatch):
     assert wav.path.with_name(wav.path.name + ".c2pa").exists()
     report = pub.verify(wav.path)
     assert report.state == "Trusted" and report.manifest_source == "sidecar"
+
+
+def test_a_small_drawing_is_not_called_a_studio_output(publisher, published_png, tmp_path):
+    """A 96 px two-colour drawing without credentials is scaled up to the studio's output sizes
+    (the ledger's) in search of a mark: no such read may count unless the ledger issued the id."""
+    from PIL import ImageDraw
+    drawing = tmp_path / "drawing.png"
+    im = Image.new("RGB", (96, 96), (30, 90, 200))
+    ImageDraw.Draw(im).rectangle((20, 20, 70, 60), fill=(250, 200, 20))
+    im.save(drawing)
+    report = publisher.verify(drawing)
+    assert report.watermark_id is None and "scaling" not in (report.watermark_note or "")
