@@ -9,20 +9,21 @@ element ids) and the order of the API's parameters, and keeps the rest of this m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import gradio as gr
 
 from pipelines import registry
-from pipelines.contract import Field, Task
+from pipelines.contract import Field, Join, Task
 from pipelines.media import InputFile
 from pipelines.presets import ModelPreset
+from pipelines.text_to_image import scheduler_choices
 from studio.results import VIEWS
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, action_row, api_signature, default_preset, form_number, license_markdown,
-                            model_picker, pick_item, raise_for_user, resolve_seed, seed_controls, selected_item,
+                            model_picker, pick_item, preset_choices, raise_for_user, resolve_seed, seed_controls, selected_item,
                             status_markdown, stream_job, wire_cancel, wire_run)
 
 SEED_MODE, CONFIRMED = "seed_mode", "confirmed"   # form entries that are not request fields
@@ -74,6 +75,39 @@ class TabSpec:
                    contract.name.replace("_", "-"), contract.endpoint, f"cancel_{contract.name}")
 
 
+def contract_looks(studio: Studio, contract: Task) -> dict[str, Look]:
+    """Dropdowns the contract implies for text fields whose choices the chosen model decides (a task
+    without a model field has none): the field a join names (`Task.joins`) picks a preset of the
+    joined task (of the model's family where the join asks for it); `scheduler`, the field
+    the diffusers tasks share (pipelines/diffusion.py), the schedulers of the model's family."""
+    names, looks = contract.field_names(), {}
+    if "model" not in names:
+        return looks
+    for join in contract.joins or ():
+        looks[join.field] = Look(choices=lambda p, j=join: joined_presets(studio, j, p.family))
+    if "scheduler" in names:
+        looks["scheduler"] = Look(choices=lambda p: scheduler_choices(p.family), settings=True)
+    return looks
+
+
+def joined_presets(studio: Studio, join: Join, family: str) -> list[tuple[str, str]]:
+    """(label, name) of the presets a join may name beside a model of `family`: the joined task's, of
+    that family where the join says so, those not on this machine marked; "none" first where optional."""
+    presets = studio.models.presets(join.task)
+    choices = [(label, name) for label, name in preset_choices(studio, join.task)
+               if not join.same_family or presets[name].family == family]
+    return [("none", "")] + choices if join.optional else choices
+
+
+def merged_looks(derived: dict[str, Look], given: dict[str, Look]) -> dict[str, Look]:
+    """A tab module's looks over the contract's: where a given look names no choices it keeps the derived ones."""
+    looks = dict(derived)
+    for name, look in given.items():
+        base = derived.get(name)
+        looks[name] = replace(look, choices=base.choices) if base and look.choices is None else look
+    return looks
+
+
 def field_label(f: Field, look: Look) -> str:
     return look.label or f.title[:1].upper() + f.title[1:]
 
@@ -100,7 +134,10 @@ def field_widget(f: Field, value: Any, look: Look, preset: ModelPreset | None = 
         # runs, and every upload must pass the studio's probe (pipelines/uploads.py) before anything decodes it.
         return gr.File(label=label, file_types=[f.kind], type="filepath", height=110, elem_id=elem_id)
     if f.kind == "text" and look.choices is not None:
-        return gr.Dropdown(for_preset(look.choices, preset), value=value, label=label, info=info, elem_id=elem_id)
+        # Choices that follow the model are the page's help, not the API's rule: an API caller naming
+        # another model is checked by the request (with its message), not against the default's list.
+        return gr.Dropdown(for_preset(look.choices, preset), value=value, label=label, info=info, elem_id=elem_id,
+                           allow_custom_value=callable(look.choices))
     if f.kind == "text":
         return gr.Textbox(value=value or "", label=label, info=info, lines=look.lines or (3 if main else 1),
                           placeholder=look.placeholder, elem_id=elem_id)
@@ -152,6 +189,7 @@ class TaskForm:
         self.studio, self.contract, self.spec = studio, contract, spec
         self.fields = {f.name: f for f in contract.fields() if f.name not in spec.hidden}
         self.preset = default_preset(studio, contract.name) if "model" in self.fields else None
+        self.looks = merged_looks(contract_looks(studio, contract), spec.looks)
         self.widgets: dict[str, Any] = {}
         self.license_md = None
         self.confirm = any(f.is_upload and f.relationship for f in self.fields.values())
@@ -178,7 +216,7 @@ class TaskForm:
                 self._place(f)
 
     def _is_main(self, f: Field) -> bool:
-        look = self.spec.looks.get(f.name, Look())
+        look = self.looks.get(f.name, Look())
         if look.settings is not None:
             return not look.settings
         return f.is_upload or f.kind == "text" or f.name == "model"
@@ -189,7 +227,7 @@ class TaskForm:
         elif f.name == "seed":
             self.widgets[SEED_MODE], self.widgets["seed"] = seed_controls()
         else:
-            look = self.spec.looks.get(f.name, Look())
+            look = self.looks.get(f.name, Look())
             widget = field_widget(f, self.default(f), look, self.preset, main=main and f.kind == "text")
             if widget is not None:
                 self.widgets[f.name] = widget
@@ -237,7 +275,7 @@ class TaskForm:
         p = self.studio.models.preset(self.contract.name, name)
         out = [license_markdown(self.studio, p)]
         for n in self.preset_fields():
-            parts = preset_update(self.spec.looks.get(n, Look()), p)
+            parts = preset_update(self.looks.get(n, Look()), p)
             # A field the preset sets, or whose range or choices follow the model, takes the model's
             # default; any other (the prompt) keeps what the visitor typed.
             value = {"value": self.default(self.fields[n], p)} if n in p.defaults or parts else {}

@@ -19,4 +19,6 @@ TABS = [
     "studio.tabs.models",
 ]
 GENERIC_BEFORE = "studio.tabs.storyboard"
-SPECS: dict[str, str] = {}   # task -> module with spec(studio) for its generic tab
+SPECS: dict[str, str] = {   # task -> module with spec(studio) for its generic tab
+    "control": "studio.tabs.control",
+}
