@@ -57,6 +57,20 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Join:
+    """Another task's loaded preset a job also holds, named by the request field `field`.
+
+    `same_family`: the preset must be of the family of the request's own (a ControlNet and its base
+    model), refused before anything loads otherwise; `optional`: an empty field means the job runs
+    without it (the task's join gets None in its place, and nothing is loaded)."""
+
+    task: str
+    field: str
+    same_family: bool = True
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class Task:
     """A task's declared contract (see the module docstring)."""
 
@@ -66,11 +80,12 @@ class Task:
     text_field: str | None = "prompt"        # the field a prompt-like CLI option fills
     base_task: str | None = None             # with from_base: built from the loaded pipeline of this task
     from_base: Callable[[Any], Any] | None = None
-    # with join: the job also holds the loaded preset of another task named by a request field (task,
-    # field), which must be of the same family; run gets join(own pipe, that pipe) (a ControlNet on
-    # a loaded text-to-image model)
-    joins: tuple[str, str] | None = None
-    join: Callable[[Any, Any], Any] | None = None
+    # with join: the job also holds the loaded presets of other tasks, each named by a request field
+    # (`Join`s; one (task, field) pair is one Join of the same family); run gets join(own pipe, *their
+    # pipes) in the order declared, None for an optional one whose field is empty (a ControlNet on a
+    # loaded text-to-image model; dubbing with the transcriber and the translator)
+    joins: tuple[str, str] | tuple[Join, ...] | None = None
+    join: Callable[..., Any] | None = None
     is_downloaded: Callable[[Any], bool] | None = None   # for weights outside the HF cache
     download: Callable[[Any], Any] | None = None
     dtypes: tuple[str, ...] | None = None    # the dtypes it runs in; None: any the device offers
@@ -92,12 +107,25 @@ class Task:
             raise ValueError(f"task {self.name}: declare base_task and from_base together")
         if (self.joins is None) != (self.join is None):
             raise ValueError(f"task {self.name}: declare joins and join together")
+        if self.joins is not None:
+            self._check_joins()
         if (self.is_downloaded is None) != (self.download is None):
             raise ValueError(f"task {self.name}: declare is_downloaded and download together")
         if self.text_field is not None and self.text_field not in self.field_names():
             raise ValueError(f"task {self.name}: text_field {self.text_field!r} is not a request field")
         if self.styled and not callable(getattr(self.request, "apply_style", None)):
             raise ValueError(f"task {self.name}: styled, but Request has no apply_style")
+
+    def _check_joins(self) -> None:
+        joins = self.joins
+        if len(joins) == 2 and all(isinstance(j, str) for j in joins):
+            joins = (Join(*joins),)   # the one-join form: (task, field)
+        if not joins or not all(isinstance(j, Join) for j in joins):
+            raise ValueError(f"task {self.name}: joins is a (task, field) pair or a tuple of Join")
+        for j in joins:
+            if j.field not in self.field_names():
+                raise ValueError(f"task {self.name}: join field {j.field!r} is not a request field")
+        object.__setattr__(self, "joins", tuple(joins))   # frozen: normalised once, here
 
     @property
     def endpoint(self) -> str:

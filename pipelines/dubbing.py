@@ -1,8 +1,12 @@
-"""Dubbing: a clip and its lines in another language in, the clip out speaking that language.
+"""Dubbing: a clip in, the clip out speaking another language.
 
-The lines come as SRT or WebVTT timed to the clip: what the Transcribe task makes of the clip's
-speech and the Translate task turns into the new language, keeping every cue's time. Each cue is
-one segment: it is said by the speech model (pipelines.speech, on the same loaded voice model as
+The lines are either given, as SRT or WebVTT in the new language timed to the clip, or made in the
+same job: the clip's speech is transcribed (pipelines.transcribe, Whisper; its language detected
+unless `source_language` names it) and each segment translated into `language` (pipelines.translate,
+keeping its time; no translation when the clip already speaks it). The transcriber and the
+translator are joined models (`Task.joins`): held and run-locked for the job beside the voice
+model, recorded in every output's parameters, and not loaded at all when the lines are given.
+Each cue is one segment: it is said by the speech model (pipelines.speech, on the same loaded voice model as
 the Voice tab, a built-in voice, or the clip's speaker cloned with the Voice tab's permission
 attestation), time-fitted to its slot (the cue's time, plus any silence before the next cue): a
 take too long for it is said again faster, up to `max_speed`, and past that a notice names the
@@ -20,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import animatic, speech, subtitles
-from pipelines.contract import Task, upload
+from pipelines import animatic, speech, subtitles, transcribe, translate
+from pipelines.contract import Join, Task, upload
 from pipelines.errors import InputError
 from pipelines.media import AudioArtifact, Result, VideoArtifact
 from pipelines.presets import ModelPreset
@@ -38,8 +42,10 @@ FIT_MARGIN = 1.02               # say it 2 % faster than the bare ratio: speed c
 
 @dataclass
 class Request:
-    """One dub. `lines` is SRT or WebVTT in the new language, timed to the clip; `background_db` the
-    original sound's level under the new voice; `max_speed` the fastest a line may be said to fit."""
+    """One dub. `lines` is SRT or WebVTT in the new language, timed to the clip, or "" to make them from
+    the clip's speech with the `transcriber` and `translator` presets (from `source_language`, ""
+    detects it, into `language`); `background_db` the original sound's level under the new voice;
+    `max_speed` the fastest a line may be said to fit."""
 
     media_path: str = field(default="", metadata=upload("video", flag="clip", title="original clip",
                                                         relationship="parentOf"))
@@ -52,25 +58,64 @@ class Request:
     max_speed: float = field(default=1.3, metadata={"lo": SPEED_RANGE[0], "hi": SPEED_RANGE[1]})
     reference_path: str = field(default="", metadata=upload("audio", flag="reference", title="reference voice"))
     clone_attested: bool = False
+    transcriber: str = "tiny-whisper"
+    translator: str = "tiny-marian"
+    source_language: str = ""
 
     def check(self, preset: ModelPreset) -> None:
         """Raise `InputError` for a missing or too long clip, lines that do not parse or lie outside the
-        clip, levels out of range, or a cloned voice without the speaker's permission."""
+        clip, no transcriber or translator to make them, levels out of range, or a cloned voice without
+        the speaker's permission. With lines given, the transcriber and translator are cleared: the job
+        loads neither."""
         if not isinstance(self.media_path, str) or not self.media_path:
             raise InputError("There is no clip to dub: upload a video.")
         limit = float(preset.limit("max_duration_s", MAX_DURATION_S))
         probe = probe_upload(self.media_path, VIDEO_KINDS, title="clip", max_video_s=limit)
-        if not isinstance(self.lines, str) or not self.lines.strip():
-            raise InputError("There are no lines to say: paste the clip's subtitles in the new language (SRT or "
-                             "WebVTT, e.g. from the Translate tab).")
-        cues = subtitles.parse(self.lines, "lines")
-        if probe.duration_s and cues[-1].start_s >= probe.duration_s:
-            raise InputError(f"The last line starts at {cues[-1].start_s:.1f} s, after the clip ends "
-                             f"({probe.duration_s:.1f} s): use subtitles timed to this clip.")
+        self.lines = self.lines if isinstance(self.lines, str) and self.lines.strip() else ""
+        if self.lines:
+            cues = subtitles.parse(self.lines, "lines")
+            if probe.duration_s and cues[-1].start_s >= probe.duration_s:
+                raise InputError(f"The last line starts at {cues[-1].start_s:.1f} s, after the clip ends "
+                                 f"({probe.duration_s:.1f} s): use subtitles timed to this clip.")
+            self.transcriber, self.translator, text = "", "", " ".join(c.text for c in cues)
+        else:
+            self._check_chain()
+            text = "Hello."   # the lines are not known yet: the voice's other rules are checked now
         self.background_db = _number("The original sound's level", self.background_db, *BACKGROUND_RANGE, "dB")
         self.max_speed = _number("The fastest speed", self.max_speed, *SPEED_RANGE, "x")
         # The Voice tab's own rules: the language and text limits, a voice that can clone, and the attestation.
-        voice_request(self, " ".join(c.text for c in cues), 1.0).check(preset)
+        voice_request(self, text, 1.0).check(preset)
+
+    def _check_chain(self) -> None:
+        """Lines made from the clip: it needs a sound track, a transcriber, and a translator unless
+        the clip is said to speak the new language already."""
+        if not has_sound(self.media_path):
+            raise InputError("The clip has no sound track, so there is no speech to dub: paste the lines to say "
+                             "(SRT or WebVTT in the new language) or upload a clip with sound.")
+        source = self.source_language.strip().lower() if isinstance(self.source_language, str) else ""
+        self.source_language = "" if source in ("auto", "detect") else source
+        self.transcriber = self.transcriber.strip() if isinstance(self.transcriber, str) else ""
+        self.translator = self.translator.strip() if isinstance(self.translator, str) else ""
+        if not self.transcriber:
+            raise InputError("There are no lines to say and no transcription model to hear them: choose a "
+                             "transcriber, or paste the clip's subtitles in the new language (SRT or WebVTT).")
+        if self.source_language and self.source_language == self.language.strip().lower():
+            self.translator = ""   # the clip already speaks the new language: re-voiced, not translated
+        elif not self.translator:
+            raise InputError(f"Choose a translation model into {self.language!r}, or paste the lines to say "
+                             f"(SRT or WebVTT in the new language); without one, name the clip's language as "
+                             f"the source language to re-voice it as it is.")
+
+
+def has_sound(path: str) -> bool:
+    """Whether the clip's container holds a sound track (its header only)."""
+    import av
+
+    try:
+        with av.open(str(path)) as box:
+            return bool(box.streams.audio)
+    except av.error.FFmpegError:
+        return False
 
 
 def _number(name: str, value: Any, lo: float, hi: float, unit: str) -> float:
@@ -141,13 +186,32 @@ def load(source: str, device: str, dtype, runtime, **kwargs):
     return speech.load(source, device, dtype, runtime, **kwargs)
 
 
-def run(pipe, request: Request, progress: Progress) -> Result:
-    """Say every line in the new voice, fitted to its slot, over the clip's own sound and picture."""
+@dataclass
+class Chain:
+    """The models one dub runs on: the voice, and the transcriber and translator (None when unused)."""
+
+    voice: Any
+    transcriber: Any = None
+    translator: Any = None
+
+
+def join(voice, transcriber, translator) -> Chain:
+    """The task's `Task.join`: the loaded voice model with the joined ones."""
+    return Chain(voice, transcriber, translator)
+
+
+def run(chain: Chain, request: Request, progress: Progress) -> Result:
+    """Say every line in the new voice, fitted to its slot, over the clip's own sound and picture; the
+    lines first made from the clip's speech (transcribed, translated) when none are given."""
     progress.check()
     progress.update(0, 1, "reading the clip")
     clip = read_clip(request.media_path)
-    cues = subtitles.parse(request.lines, "lines")
-    voices, segments, notices = [], [], []
+    made: dict[str, Any] = {}
+    if request.lines:
+        cues, notices = subtitles.parse(request.lines, "lines"), []
+    else:
+        cues, notices, made = lines_from_speech(chain, request, progress)
+    pipe, voices, segments = chain.voice, [], []
     for i, cue in enumerate(cues):
         progress.check()
         progress.update(i, len(cues), "speaking")
@@ -162,10 +226,36 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     original = animatic.Track(clip.sound, clip.rate) if clip.sound is not None else None
     mixed = animatic.mix(voices, original, clip.duration_s, music_db=request.background_db, duck_db=-10.0)
     cues_out = animatic.subtitle_cues(voices, clip.duration_s, subtitles.Rules())
-    params = _params(request, clip, segments)
+    params = {**_params(request, clip, segments), **made}
     audio = AudioArtifact(mixed, animatic.MIX_RATE, params)
     video = VideoArtifact(clip.frames, clip.fps, params, audio=audio, subtitles=subtitles.to_srt(cues_out) or None)
     return Result([video, *subtitles.text_artifacts(cues_out, params)], notices)
+
+
+def lines_from_speech(chain: Chain, request: Request, progress: Progress) -> tuple[list, list[str], dict]:
+    """The clip's speech as timed lines in the new language: transcribed (stage "transcribing"), then
+    translated cue by cue keeping each time (stage "translating"), unless it speaks that language.
+    Returns the cues, the notices, and the parameters that say how they were made."""
+    heard = transcribe.run(chain.transcriber, transcribe.Request(
+        media_path=request.media_path, language=request.source_language, word_timestamps=False), progress)
+    notices = list(heard.notices)
+    if not heard.segments:
+        raise InputError("No speech was recognised in the clip, so there is nothing to dub: paste the lines to "
+                         "say (SRT or WebVTT in the new language), or name the clip's language.")
+    source, translated = heard.language, False
+    texts = [subtitles.Cue(s.start, s.end, s.text) for s in heard.segments]
+    if chain.translator is not None and source.split("-")[0] != request.language.strip().lower().split("-")[0]:
+        progress.check()
+        said = translate.run(chain.translator, translate.Request(
+            text=transcribe.to_srt(heard.segments), source_language=source, target_language=request.language),
+            progress)
+        notices += said.notices
+        texts, translated = [subtitles.Cue(c.start or 0.0, c.end or 0.0, c.text) for c in said.cues], True
+    # The transcript and lines are the speaker's words: publishing hashes them unless disclosure is on.
+    made = {"lines_from": "transcribed and translated" if translated else "transcribed",
+            "source_language": source, "target_language": request.language,
+            "transcript": transcribe.to_srt(heard.segments), "lines": subtitles.to_srt(texts)}
+    return texts, notices, made
 
 
 def fit_take(pipe, request: Request, cue: subtitles.Cue, slot_s: float) -> tuple[animatic.Track, dict]:
@@ -194,4 +284,6 @@ def _params(request: Request, clip: Clip, segments: list[dict]) -> dict[str, Any
 
 CONTRACT = Task(TASK, Request, artifacts=("video", "text"), text_field="lines", base_task="speech",
                 from_base=lambda pipe: pipe, dtypes=speech.SUPPORTED_DTYPES, is_downloaded=speech.is_downloaded,
-                download=speech.download, tab="Dubbing")
+                download=speech.download, tab="Dubbing",
+                joins=(Join("transcribe", "transcriber", same_family=False, optional=True),
+                       Join("translate", "translator", same_family=False, optional=True)), join=join)

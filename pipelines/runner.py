@@ -118,20 +118,53 @@ def prepare(task: str, request, preset: ModelPreset):
     return request
 
 
-def joined_preset(manager: ModelManager, task: str, request) -> ModelPreset | None:
-    """The other task's preset the task runs with (`Task.joins`), refused before anything loads
-    when its family differs from the request's preset, naming this task's presets that match."""
-    joins = registry.contract(task).joins
-    if joins is None:
-        return None
-    other_task, field_name = joins
-    own, other = manager.preset(task, request.model), manager.preset(other_task, getattr(request, field_name))
+def joined_presets(manager: ModelManager, task: str, request) -> list[ModelPreset | None]:
+    """The other tasks' presets the task runs with (`Task.joins`), in the order declared; None for
+    an optional join whose field is empty. A join that must be of the request's family and is not
+    is refused before anything loads, naming this task's presets that match."""
+    out: list[ModelPreset | None] = []
+    for join in registry.contract(task).joins or ():
+        name = getattr(request, join.field)
+        if join.optional and not name:
+            out.append(None)
+            continue
+        other = manager.preset(join.task, name)
+        if join.same_family:
+            _same_family(manager, task, manager.preset(task, request.model), other)
+        out.append(other)
+    return out
+
+
+def _same_family(manager: ModelManager, task: str, own: ModelPreset, other: ModelPreset) -> None:
     if own.family != other.family:
         matching = [p.name for p in manager.presets(task).values() if p.family == other.family]
         raise InputError(f"“{own.label}” is for the {own.family} family and “{other.label}” is {other.family}: "
                          f"choose a {task.replace('_', ' ')} model made for {other.family} "
                          f"({', '.join(matching) or 'none is installed'}), or a base model of the {own.family} family.")
-    return other
+
+
+def _hold_joined(held: ExitStack, manager: ModelManager, presets: list[ModelPreset | None], progress: Progress) -> list:
+    """Lease each joined preset and take its run lock for the job (its modules run in this job);
+    None stays None. Every job takes the locks in the same order (joins as declared, then its own)."""
+    others = []
+    for preset in presets:
+        if preset is None:
+            others.append(None)
+            continue
+        other = _leased(held, manager, preset.task, preset.name)
+        held.enter_context(_one_job_at_a_time(other, progress))
+        others.append(other)
+    return others
+
+
+def joined_params(task: str, others: list) -> dict:
+    """The joined models' parameters: a single-join task's as `joined_model`; with several joins, each
+    loaded one under its request field in `joined_models`."""
+    joins = registry.contract(task).joins or ()
+    by_field = {j.field: model_params(o) for j, o in zip(joins, others) if o is not None}
+    if not by_field:
+        return {}
+    return {"joined_model": by_field[joins[0].field]} if len(joins) == 1 else {"joined_models": by_field}
 
 
 def execute(manager: ModelManager, task: str, request, progress: Progress = NO_PROGRESS) -> Result:
@@ -149,14 +182,14 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
     request = prepare(task, request, manager.preset(task, request.model))
     progress.update(0, 1, "loading model")
     with ExitStack() as held:
-        joined = joined_preset(manager, task, request)
+        joined = joined_presets(manager, task, request)
         loaded = _leased(held, manager, task, request.model)
-        pipe, other = loaded.pipe, None
-        if joined is not None:  # its modules run in this job: hold it and its run lock too
-            other = _leased(held, manager, joined.task, joined.name)
-            held.enter_context(_one_job_at_a_time(other, progress))
-            pipe = registry.contract(task).join(loaded.pipe, other.pipe)
-        notices = attach_previewer(manager, other or loaded, progress, held)
+        others = _hold_joined(held, manager, joined, progress)
+        pipe = loaded.pipe
+        if joined:
+            pipe = registry.contract(task).join(loaded.pipe, *[o.pipe if o is not None else None for o in others])
+        # the previews decode with the first joined model's decoder (a ControlNet's base model)
+        notices = attach_previewer(manager, next((o for o in others if o is not None), loaded), progress, held)
         progress.embeddings = manager.embeddings
         held.enter_context(_one_job_at_a_time(loaded, progress))
         try:
@@ -165,9 +198,7 @@ def execute(manager: ModelManager, task: str, request, progress: Progress = NO_P
             if not is_out_of_memory(e):
                 raise
             raise out_of_memory(loaded.device) from None
-    info = model_params(loaded)
-    if other is not None:
-        info["joined_model"] = model_params(other)
+    info = {**model_params(loaded), **joined_params(task, others)}
     for artifact in result.artifacts:
         artifact.params.update(info)
     result.notices[:0] = loaded.notices + notices

@@ -99,7 +99,7 @@ def test_cloning_without_the_attestation_is_refused(studio, clip, reference):
 
 @pytest.mark.parametrize("kw, message", [
     (dict(lines="1\n00:00:00,300 --> 00:00:01,300\nHi\n\n2\n00:00:02 -> 3\nx\n"), "at line 5"),
-    (dict(lines=""), "no lines to say"),
+    (dict(lines="", transcriber=""), "no lines to say"),
     (dict(lines="1\n00:00:09,000 --> 00:00:10,000\nLate.\n"), "after the clip ends"),
     (dict(background_db=6.0), "from -60 to 0 dB"),
     (dict(media_path=""), "no clip to dub"),

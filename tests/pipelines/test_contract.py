@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pipelines import registry
-from pipelines.contract import Task, upload
+from pipelines.contract import Join, Task, upload
 from pipelines.errors import PresetError
 from pipelines.presets import parse_presets
 from pipelines.serve import WireRequest, deployment_options
@@ -97,6 +97,8 @@ def test_preset_defaults_are_checked_against_the_declared_fields(monkeypatch):
     ({"styled": True}, "apply_style"),
     ({"artifacts": ("hologram",)}, "artifact kinds"),
     ({"text_field": "caption"}, "text_field"),
+    ({"joins": ("text_to_image", "base_model"), "join": lambda own, other: own}, "join field 'base_model'"),
+    ({"joins": (("speech", "prompt"),), "join": lambda own, other: own}, "a tuple of Join"),
 ])
 def test_a_contract_that_contradicts_itself_is_refused_at_import(capabilities, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -109,3 +111,13 @@ def test_every_registered_task_declares_a_contract_for_its_own_request():
         assert contract.name == task and contract.request is registry.task_module(task).Request
     assert [f.name for f in registry.contract("fill").uploads()] == ["image", "mask"]
     assert registry.contract("fill").base_task == "text_to_image" and registry.contract("speech").dtypes == ("fp32",)
+
+
+def test_joins_are_one_pair_of_the_same_family_or_several_declared_joins():
+    join = lambda own, *others: (own, *others)  # noqa: E731
+    one = Task("toy", ToyRequest, artifacts=("image",), joins=("text_to_image", "model"), join=join)
+    assert one.joins == (Join("text_to_image", "model", same_family=True, optional=False),)
+    several = (Join("transcribe", "prompt", same_family=False, optional=True), Join("translate", "model", False))
+    assert Task("toy", ToyRequest, artifacts=("image",), joins=several, join=join).joins == several
+    assert registry.contract("control").joins == (Join("text_to_image", "base_model"),)
+    assert [j.field for j in registry.contract("dubbing").joins] == ["transcriber", "translator"]
