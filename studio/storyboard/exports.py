@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from pipelines import animatic
+from pipelines import animatic, subtitles
 from pipelines.errors import InputError
 from pipelines.media import InputFile, VideoArtifact
 from studio.storyboard.board import Board, Shot, speaker_label
@@ -173,9 +173,11 @@ def _read_track(path: str, start_s: float = 0.0, text: str = "") -> animatic.Tra
 
 
 def animatic_artifact(board: Board, on_frame: Callable[[int, int], None] | None = None,
-                      with_music: bool = True) -> tuple[VideoArtifact, list[str]]:
-    """The board's animatic: panels for their durations with their moves, voice-over and music mixed.
-    Returns the artifact and notices (takes that run past their shot, no sound at all)."""
+                      with_music: bool = True, burn_subtitles: bool = False
+                      ) -> tuple[VideoArtifact, list[str], list[subtitles.Cue]]:
+    """The board's animatic: panels for their durations with their moves, voice-over and music mixed,
+    the takes' words as a soft subtitle track (or burnt into the picture). Returns the artifact, notices
+    (takes that run past their shot, no sound at all) and the subtitle cues, for the SRT and WebVTT files."""
     require_panels(board)
     notices = []
     starts = np.concatenate([[0.0], np.cumsum([s.duration_s for s in board.shots])])[:-1]
@@ -198,8 +200,19 @@ def animatic_artifact(board: Board, on_frame: Callable[[int, int], None] | None 
                          "seed": s.seed, "text": s.prompt} for n, s in enumerate(board.shots, 1)],
               "music_id": board.music_id if music is not None else None}
     artifact = animatic.build(clips, fps=board.fps, size=(board.width, board.height), voices=voices, music=music,
-                              params=params, music_db=board.music_level_db, on_frame=on_frame)
-    return artifact, notices
+                              params=params, music_db=board.music_level_db, on_frame=on_frame,
+                              burn_subtitles=burn_subtitles)
+    # The same cues build timed for the track or the burn-in (the same takes, rules and length).
+    cues = animatic.subtitle_cues(voices, len(artifact.frames) / board.fps, subtitles.Rules())
+    return artifact, notices, cues
+
+
+def take_ingredients(board: Board) -> list[InputFile]:
+    """Every voice take as a componentOf ingredient (of the animatic, and of its subtitle files, whose
+    words and times come from the takes)."""
+    return [InputFile(ln.audio_path, "componentOf", f"shot {n} voice-over: {speaker_label(ln.speaker)}")
+            for n, shot in enumerate(board.shots, 1) for ln in shot.dialogue
+            if ln.audio_path and Path(ln.audio_path).is_file()]
 
 
 def ingredients(board: Board, *, audio: bool) -> list[InputFile]:
@@ -207,9 +220,7 @@ def ingredients(board: Board, *, audio: bool) -> list[InputFile]:
     files = [InputFile(s.panel_path, "componentOf", f"panel {n}: {s.prompt[:60]}")
              for n, s in enumerate(board.shots, 1) if s.panel_path and Path(s.panel_path).is_file()]
     if audio:
-        for n, shot in enumerate(board.shots, 1):
-            files += [InputFile(ln.audio_path, "componentOf", f"shot {n} voice-over: {speaker_label(ln.speaker)}")
-                      for ln in shot.dialogue if ln.audio_path and Path(ln.audio_path).is_file()]
+        files += take_ingredients(board)
         if board.music_path and Path(board.music_path).is_file():
             files.append(InputFile(board.music_path, "componentOf", "music bed"))
     return files

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
@@ -272,11 +273,13 @@ class BoardTab:
         return view.export_rows(list(reversed(self.studio.gallery.list(session.id, EXPORT_TASK))))
 
     def on_export(self, kind: str):
-        """The handler of one export button (file, player, exports table, status, session)."""
-        def handler(session, board_id, progress=gr.Progress()):
+        """The handler of one export button (file, player, exports table, status, session); the animatic's
+        takes its subtitles burnt into the picture when `burn_subtitles` (default: a soft track)."""
+        def handler(session, board_id, burn_subtitles=False, progress=gr.Progress()):
             session = ensure(session)
             yield None, None, gr.update(), f"Exporting the {kind}…", session
-            for event in drain(self.service.export(session.id, board_id, kind), progress):
+            export = self.service.export(session.id, board_id, kind, burn_subtitles=bool(burn_subtitles))
+            for event in drain(export, progress):
                 if isinstance(event, Finished):
                     item = event.items[0]
                     yield (item.path, item.path if kind == "animatic" else None, self.exports_value(session),
@@ -284,6 +287,22 @@ class BoardTab:
                 else:
                     yield gr.update(), gr.update(), gr.update(), event.label, session
         return handler
+
+    def on_animatic_subtitles(self, session, board_id) -> list[str]:
+        """The SRT and WebVTT files of the board's newest animatic, each followed by its .c2pa sidecar
+        manifest (the credentials a text file cannot carry inside); [] when it has no subtitles."""
+        session = ensure(session)
+        items = self.studio.gallery.list(session.id, EXPORT_TASK)
+        animatic = next((i for i in reversed(items) if i.params.get("export") == "animatic"
+                         and i.params.get("board_id") == board_id), None)
+        if animatic is None:
+            return []
+        paths = []
+        for item in items:
+            if item.params.get("animatic_id") == animatic.id:
+                sidecar = Path(item.path).with_name(Path(item.path).name + ".c2pa")
+                paths += [item.path, *([str(sidecar)] if sidecar.is_file() else [])]
+        return paths
 
     def on_export_select(self, session, evt: gr.SelectData):
         session = ensure(session)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Iterator
 
+from pipelines import subtitles
 from pipelines.errors import Cancelled, InputError, StudioError
 from pipelines.progress import ProgressEvent
 from studio.gallery import GalleryItem, now
@@ -160,8 +161,11 @@ def generate_music(service: BoardHost, session_id: str, board_id: str, prompt: s
 EXPORT_NAMES = {"pdf": "contact sheet.pdf", "zip": "panels.zip", "animatic": "animatic.mp4"}
 
 
-def export(service: BoardHost, session_id: str, board_id: str, kind: str) -> Iterator[Step | Finished]:
-    """Make one export of the board as a job, sign it with every component as an ingredient, list it."""
+def export(service: BoardHost, session_id: str, board_id: str, kind: str,
+           burn_subtitles: bool = False) -> Iterator[Step | Finished]:
+    """Make one export of the board as a job, sign it with every component as an ingredient, list it.
+    The animatic comes with its subtitles as SRT and WebVTT files (signed, with sidecar manifests);
+    in the MP4 they are a soft track, or burnt into the picture with `burn_subtitles`."""
     if kind not in EXPORT_NAMES:
         raise InputError(f"Unknown export {kind!r}: choose pdf, zip or animatic.")
     board = service.get(session_id, board_id)
@@ -172,9 +176,13 @@ def export(service: BoardHost, session_id: str, board_id: str, kind: str) -> Ite
     def work(record, progress) -> list[GalleryItem]:
         title = f"{board.title} — {EXPORT_NAMES[kind]}"
         if kind == "animatic":
-            published = _publish_animatic(service, board, session_id, title, progress, notices)
-        else:
-            published = _publish_document(service, board, session_id, kind, title, progress)
+            video, *subtitle_files = _publish_animatic(service, board, session_id, title, progress, notices,
+                                                       burn_subtitles)
+            # Listed after its subtitle files, so the exports table (newest first) shows the MP4 above them;
+            # handed back first: it is what the tab shows.
+            items = _list_exports(service, board, session_id, kind, record, [*subtitle_files, video])
+            return items[-1:] + items[:-1]
+        published = _publish_document(service, board, session_id, kind, title, progress)
         return _list_exports(service, board, session_id, kind, record, published)
 
     items = None
@@ -185,22 +193,38 @@ def export(service: BoardHost, session_id: str, board_id: str, kind: str) -> Ite
         elif isinstance(event, ProgressEvent):
             yield Step(f"{kind}: {event.stage}", event.done, event.total or 1)
     name = "animatic" if kind == "animatic" else kind.upper()
+    subtitled = " Its subtitles: SRT and WebVTT files" + (", and burnt into the picture." if burn_subtitles else
+                                                         ", and a soft track in the MP4.")
     yield Finished(board, f"Exported the {name}: signed, with {len(ex.ingredients(board, audio=kind == 'animatic'))} "
-                          "ingredient(s).", notices, items or [])
+                          "ingredient(s)." + (subtitled if items and len(items) > 1 else ""), notices, items or [])
 
 
 def _publish_animatic(service: BoardHost, board: Board, session_id: str, title: str, progress,
-                      notices: list[str]) -> list:
-    """Render, encode and publish the animatic (watermarked and signed like any video)."""
+                      notices: list[str], burn_subtitles: bool = False) -> list:
+    """Render, encode and publish the animatic (watermarked and signed like any video), then its
+    subtitles as SRT and WebVTT (each with a sidecar manifest, the takes as ingredients), which
+    record the animatic they belong to. Returns the MP4's publication, then the subtitle files'."""
     def on_frame(i: int, n: int) -> None:  # the encoder reads every frame twice: checking, then encoding
         if i % 12 == 0:
             progress.update(i, n, "rendering and encoding frames")
 
-    artifact, found = ex.animatic_artifact(board, on_frame)
+    artifact, found, cues = ex.animatic_artifact(board, on_frame, burn_subtitles=burn_subtitles)
     notices.extend(found)
     artifact.params = ex.export_params(board, "animatic", **{k: v for k, v in artifact.params.items() if k != "shots"})
-    return service.studio.publisher.publish(artifact, task=EXPORT_TASK, session_id=session_id,
-                                            inputs=ex.ingredients(board, audio=True), title=title)
+    publisher = service.studio.publisher
+    [video] = publisher.publish(artifact, task=EXPORT_TASK, session_id=session_id,
+                                inputs=ex.ingredients(board, audio=True), title=title)
+    if not cues:
+        return [video]
+    progress.update(0, 1, "signing the subtitle files")
+    params = ex.export_params(board, "animatic subtitles", animatic_id=video.id, subtitle_cues=len(cues),
+                              subtitles=artifact.params["subtitles"])
+    files = []
+    for text in subtitles.text_artifacts(cues, params):
+        text.params["format"] = text.suffix.lstrip(".")
+        files += publisher.publish(text, task=EXPORT_TASK, session_id=session_id, inputs=ex.take_ingredients(board),
+                                   title=f"{board.title} — animatic subtitles{text.suffix}")
+    return [video, *files]
 
 
 def _publish_document(service: BoardHost, board: Board, session_id: str, kind: str, title: str, progress) -> list:
@@ -228,8 +252,9 @@ def _list_exports(service: BoardHost, board: Board, session_id: str, kind: str, 
     """Add the published export to the visitor's gallery and to its job's record."""
     items = []
     for p in published:
+        what = f"subtitles ({p.params['format']})" if p.params.get("export") == "animatic subtitles" else kind
         item = GalleryItem(id=p.id, session_id=session_id, task=EXPORT_TASK, path=str(p.path), mime=p.mime,
-                           caption=f"{board.title} · {kind} · {len(board.shots)} shots · {board.duration_s:g} s",
+                           caption=f"{board.title} · {what} · {len(board.shots)} shots · {board.duration_s:g} s",
                            params=p.params, created=now())
         service.studio.gallery.add(item)
         record.outputs.append(p.id)

@@ -344,9 +344,12 @@ class BoardService:
                        music_model: str | None = None) -> Iterator[Step | Finished]:
         return making.generate_music(self, session_id, board_id, prompt, music_model)
 
-    def export(self, session_id: str, board_id: str, kind: str) -> Iterator[Step | Finished]:
-        """Make and publish an export ("pdf", "zip" or "animatic") as a job of this visitor."""
-        return making.export(self, session_id, board_id, kind)
+    def export(self, session_id: str, board_id: str, kind: str, *,
+               burn_subtitles: bool = False) -> Iterator[Step | Finished]:
+        """Make and publish an export ("pdf", "zip" or "animatic") as a job of this visitor; the animatic's
+        subtitles are a soft track in the MP4, or burnt into its picture (`burn_subtitles`), and SRT
+        and WebVTT files beside it either way."""
+        return making.export(self, session_id, board_id, kind, burn_subtitles)
 
 
 def check_reference_image(path: Path) -> None:

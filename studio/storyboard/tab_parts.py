@@ -139,8 +139,12 @@ def build_export() -> SimpleNamespace:
             pdf = gr.Button("PDF contact sheet", elem_id="sb-pdf")
             zip_ = gr.Button("ZIP of panels", elem_id="sb-zip")
             animatic = gr.Button("Animatic MP4", elem_id="sb-animatic")
+            burn = gr.Checkbox(label="Burn subtitles into the picture", value=False, elem_id="sb-burn",
+                               info="Off: a subtitle track players can switch on and off")
         file = gr.File(label="Export (signed Content Credentials)", interactive=False, elem_id="sb-file")
         player = gr.Video(label="Animatic", interactive=False, elem_id="sb-player")
+        subtitles = gr.File(label="The animatic's subtitles (SRT, WebVTT; each with its .c2pa credentials)",
+                            file_count="multiple", interactive=False, elem_id="sb-subtitles")
         table = gr.Dataframe(headers=view.EXPORT_HEADERS, value=[], interactive=False, max_height=240,
                              label="Your storyboard exports (select one)", elem_id="sb-exports")
         params = gr.JSON(label="Exact parameters of the selected export")
@@ -148,8 +152,8 @@ def build_export() -> SimpleNamespace:
             share = gr.Button("Make a read-only share link")
             unshare = gr.Button("Stop sharing")
         link = gr.Textbox(label="Share link", interactive=False, buttons=["copy"], elem_id="sb-share-link")
-    return SimpleNamespace(pdf=pdf, zip=zip_, animatic=animatic, file=file, player=player, table=table,
-                           params=params, share=share, unshare=unshare, link=link)
+    return SimpleNamespace(pdf=pdf, zip=zip_, animatic=animatic, burn=burn, file=file, player=player,
+                           subtitles=subtitles, table=table, params=params, share=share, unshare=unshare, link=link)
 
 
 def build_shared() -> SimpleNamespace:

@@ -111,8 +111,13 @@ def wire_exports(ui: SimpleNamespace, h: BoardTab) -> None:
     """The three exports, the visitor's exports table, and the share link."""
     x, session, boards = ui.exporting, ui.session, ui.start.boards
     for kind, button in (("pdf", x.pdf), ("zip", x.zip), ("animatic", x.animatic)):
-        button.click(h.on_export(kind), [session, boards], [x.file, x.player, x.table, ui.board.status, session],
-                     api_name=f"export_{kind}", **ui.device)
+        burn = [x.burn] if kind == "animatic" else []
+        event = button.click(h.on_export(kind), [session, boards, *burn],
+                             [x.file, x.player, x.table, ui.board.status, session], api_name=f"export_{kind}",
+                             **ui.device)
+        if kind == "animatic":  # its SRT and WebVTT files, beside the MP4
+            event.success(h.on_animatic_subtitles, [session, boards], [x.subtitles], api_name="animatic_subtitles",
+                          queue=False)
     x.table.select(h.on_export_select, [session], [x.params, x.file], api_name=False, queue=False)
     x.share.click(h.on_share, [session, boards], [x.link, ui.board.status], api_name="share_board", queue=False)
     x.unshare.click(h.on_unshare, [session, boards], [x.link, ui.board.status], api_name="unshare_board",

@@ -73,7 +73,7 @@ def test_the_pdf_contact_sheet_renders_panels_numbers_and_text(made_board, board
 
 def test_the_animatic_lasts_the_sum_of_the_shots_with_sound(made_board, boards, studio):
     done, steps = finish(boards.export(SESSION, made_board.id, "animatic"))
-    [item] = done.items
+    item, *_ = done.items   # then its SRT and WebVTT files (test_animatic_subtitles_export.py)
     report = verified(studio, item.path)
     assert item.mime == "video/mp4" and any("rendering" in s.label for s in steps)
     takes = [ln for s in made_board.shots for ln in s.dialogue]
