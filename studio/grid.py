@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines.errors import InputError
+from pipelines.errors import Cancelled, InputError
 from pipelines.media import ImageArtifact, InputFile
 from pipelines.progress import ProgressEvent
 from studio.jobs import JobDone, LimitError
@@ -59,18 +60,42 @@ class GridDone:
 def parse_axis(spec: str) -> Axis:
     """An axis from "name=v1,v2,...", e.g. "seed=1,2,3", "guidance=4,7", "prompt=red,blue,green"."""
     name, sep, raw = spec.partition("=")
-    name = name.strip().lower()
-    if not sep or name not in AXES:
+    if not sep or name.strip().lower() not in AXES:
         raise InputError(f"Axis {spec!r}: write it as NAME=V1,V2,... with NAME one of {', '.join(AXES)}.")
-    values = [v.strip() for v in raw.split(",") if v.strip()]
+    return make_axis(name, raw)
+
+
+def make_axis(name: str, raw: str) -> Axis:
+    """An axis from its parameter's name and its values as a comma list (the tab's and the API's form)."""
+    name = str(name or "").strip().lower()
+    if name not in AXES:
+        raise InputError(f"{name!r} is not a parameter a grid can vary: use one of {', '.join(AXES)}.")
+    values = [v.strip() for v in str(raw or "").split(",") if v.strip()]
     if not values:
-        raise InputError(f"Axis {name} has no values: list them after '=', separated by commas.")
+        raise InputError(f"Axis {name} has no values: list them separated by commas.")
     if name in NUMBERS:
         try:
             values = [NUMBERS[name](float(v)) if NUMBERS[name] is int else float(v) for v in values]
         except ValueError:
             raise InputError(f"Axis {name} takes numbers, not {raw!r}.") from None
     return Axis(name, tuple(values))
+
+
+def axes_from(pairs: Sequence[tuple[str | None, str | None]]) -> list[Axis]:
+    """The axes of (parameter, values) pairs as a form gives them; a pair with no parameter is unused."""
+    axes = []
+    for name, raw in pairs:
+        if not str(name or "").strip():
+            if str(raw or "").strip():
+                raise InputError(f"Values {raw!r} are given without a parameter: pick the parameter they vary.")
+            continue
+        axes.append(make_axis(name, raw))
+    return axes
+
+
+def cell_count(axes: Sequence[Axis]) -> int:
+    """How many images a grid of these axes makes."""
+    return math.prod(len(a.values) for a in axes) if axes else 0
 
 
 def plan_cells(base: Any, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], Any]]:
@@ -83,7 +108,7 @@ def plan_cells(base: Any, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], A
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
         raise InputError(f"Each parameter may be one axis only; {', '.join(names)} repeats one.")
-    cells = math.prod(len(a.values) for a in axes)
+    cells = cell_count(axes)
     if cells > MAX_CELLS:
         raise InputError(f"This grid would make {cells} images; the limit is {MAX_CELLS}. Use fewer values.")
     for axis in axes:
@@ -106,6 +131,21 @@ def plan_cells(base: Any, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], A
     return plan
 
 
+def base_request(studio, fields: dict[str, Any]) -> Any:
+    """The text-to-image request every cell starts from: the model preset's defaults, then the fields
+    given (None and NaN are left out). A seed left out or below 0 is one random seed for every cell,
+    so that the cells differ only along the axes."""
+    from pipelines.text_to_image import Request
+    from studio.sessions import random_seed
+
+    given = {k: v for k, v in fields.items() if v is not None and v == v}
+    preset = studio.models.preset(TASK, given.get("model") or next(iter(studio.models.presets(TASK))))
+    seed = given.get("seed")
+    if not isinstance(seed, (int, float)) or seed < 0:
+        given["seed"] = random_seed()
+    return Request(**{**preset.defaults, **given, "model": preset.name})
+
+
 def check_cells(studio, plan) -> None:
     """Check every cell's request against its model before the first runs: a grid whose third column
     names a step count the model refuses is refused whole, not after two columns."""
@@ -118,23 +158,28 @@ def check_cells(studio, plan) -> None:
             raise InputError(f"Cell {n + 1} of the grid cannot run: {e}") from None
 
 
-def run_grid(studio, base: Any, axes: Sequence[Axis], session_id: str,
-             client: str | None = None) -> Iterator[ProgressEvent | GridDone]:
+def run_grid(studio, base: Any, axes: Sequence[Axis], session_id: str, client: str | None = None,
+             cancel: threading.Event | None = None) -> Iterator[ProgressEvent | GridDone]:
     """Run every cell as a queued job, then publish the composite; yields progress, then `GridDone`.
 
     A cell refused by the per-minute job limit waits (saying so) and is asked again, so a large
     grid paces itself instead of failing halfway. Cancel (scope "grid") stops the running cell
-    and the grid with it."""
+    and the grid with it; `cancel` (set by `GridRuns.cancel`) stops it between cells too, so no
+    cell is queued after the visitor asked to stop."""
     plan = plan_cells(base, axes)
     check_cells(studio, plan)
     items, notices = [], []
     for n, (_, request) in enumerate(plan):
         outcome = None
-        for event in _cell_job(studio, request, session_id, client):
-            if isinstance(event, JobDone):
-                outcome = event.value
-            else:
-                yield ProgressEvent(n, len(plan), f"cell {n + 1}/{len(plan)}: {event.stage}", event.elapsed_s)
+        try:
+            for event in _cell_job(studio, request, session_id, client, cancel):
+                if isinstance(event, JobDone):
+                    outcome = event.value
+                else:
+                    yield ProgressEvent(n, len(plan), f"cell {n + 1}/{len(plan)}: {event.stage}", event.elapsed_s)
+        except Cancelled:
+            raise Cancelled(f"Cancelled: the grid stopped after {n} of its {len(plan)} cells (the finished ones "
+                            "are in Concept art's gallery).") from None
         if not outcome.items:
             raise InputError(f"Cell {n + 1} made no image ({'; '.join(outcome.notices) or 'withheld'}); the grid "
                              "stopped. Change the prompt or the seeds and run it again.")
@@ -145,10 +190,17 @@ def run_grid(studio, base: Any, axes: Sequence[Axis], session_id: str,
     yield GridDone(grid, items, notices)
 
 
-def _cell_job(studio, request: Any, session_id: str, client: str | None) -> Iterator[Any]:
+def _stop_if_cancelled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def _cell_job(studio, request: Any, session_id: str, client: str | None,
+              cancel: threading.Event | None = None) -> Iterator[Any]:
     """One cell's job events; waits out the per-minute limit (up to LIMIT_WAIT_S) instead of failing."""
     deadline = time.monotonic() + LIMIT_WAIT_S
     while True:
+        _stop_if_cancelled(cancel)
         try:
             yield from studio.stream(TASK, request, session_id, client=client, scope=SCOPE)
             return
@@ -157,6 +209,39 @@ def _cell_job(studio, request: Any, session_id: str, client: str | None) -> Iter
                 raise
             yield ProgressEvent(0, 1, "waiting: the studio's job limit per minute is reached", 0.0)
             time.sleep(2.0)
+
+
+class GridRuns:
+    """The grids running now, per session, so that Cancel stops a grid between its cells as well as
+    the cell that is running. One per studio UI (held by the tab that runs grids, not a module global)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[str, set[threading.Event]] = {}
+
+    def start(self, session_id: str) -> threading.Event:
+        """A new grid of this session: the event its Cancel sets."""
+        event = threading.Event()
+        with self._lock:
+            self._runs.setdefault(session_id, set()).add(event)
+        return event
+
+    def end(self, session_id: str, event: threading.Event) -> None:
+        with self._lock:
+            runs = self._runs.get(session_id, set())
+            runs.discard(event)
+            if not runs:
+                self._runs.pop(session_id, None)
+
+    def cancel(self, studio, session_id: str) -> int:
+        """Stop this session's grids: the running or waiting cell now, no further cell queued.
+        Returns how many grids were asked to stop."""
+        with self._lock:
+            runs = list(self._runs.get(session_id, ()))
+        for event in runs:
+            event.set()
+        studio.jobs.cancel(session_id, SCOPE)
+        return len(runs)
 
 
 def publish_grid(studio, base: Any, axes: Sequence[Axis], plan, items: list, session_id: str):

@@ -66,10 +66,11 @@ def build_tabs(studio: Studio, session_state: gr.State) -> list:
 
     handles = []
     for name in TABS:
-        if name == GENERIC_BEFORE and generic_tasks():
+        if name == GENERIC_BEFORE:
             # One top-level tab holding them: a row of more tabs than the page is wide hides the rest
-            # behind Gradio's overflow menu.
+            # behind Gradio's overflow menu. Parameter grids (studio/tabs/grid.py) come first there.
             with gr.Tab(MORE_TOOLS, id="more-tools"), gr.Tabs():
+                handles.append(importlib.import_module("studio.tabs.grid").build(studio, session_state))
                 for task in generic_tasks():
                     spec = importlib.import_module(SPECS[task]).spec(studio) if task in SPECS else None
                     handles.append(build_task_tab(studio, session_state, task, spec))

@@ -125,3 +125,18 @@ def test_studio_grid_on_the_command_line(studio, tmp_path, capsys):
     assert studio.publisher.verify(lines[0]["file"]).state in ("Valid", "Trusted")  # the grid, signed
     assert main(["grid", "--prompt", "x", "--axis", "colour=1", "--out", str(tmp_path)]) == 2
     assert "NAME one of seed" in capsys.readouterr().err
+
+
+def test_cancel_stops_the_running_cell_and_queues_no_further_one(studio):
+    from pipelines import text_to_image
+    from pipelines.errors import Cancelled
+    from studio.grid import GridRuns, parse_axis, run_grid
+
+    runs, session = GridRuns(), "grid-cancel"
+    cancel = runs.start(session)
+    base = text_to_image.Request(prompt="a kite", model="tiny-sd15", steps=1, width=64, height=64)
+    with pytest.raises(Cancelled, match="stopped after 1 of its 3 cells"):
+        for event in run_grid(studio, base, [parse_axis("seed=1,2,3")], session, cancel=cancel):
+            if event.stage.startswith("cell 2/3"):
+                assert runs.cancel(studio, session) == 1
+    assert [j.state for j in studio.jobs.history(session)] == ["done", "cancelled"]
