@@ -38,6 +38,8 @@ MAX_SIMILAR = 100
 SORTS = ("newest", "oldest", "relevance")
 KINDS = ("image", "audio", "video", "text")
 PROMPT_KEYS = ("prompt", "text", "lyrics", "description")   # the visitor's own words in an item's params
+UPLOAD_TASK = "upload"    # an accepted upload's task in the index (studio/library_uploads.py)
+FILE_TABLES = ("gallery", "library_uploads")   # where an indexed item's file row lives (same columns)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS library_items (
@@ -55,6 +57,15 @@ CREATE TABLE IF NOT EXISTS library_vectors (
 CREATE INDEX IF NOT EXISTS library_vectors_session ON library_vectors(session_id);
 CREATE TRIGGER IF NOT EXISTS library_vectors_delete AFTER DELETE ON gallery BEGIN
     DELETE FROM library_vectors WHERE id = old.id;
+END;
+CREATE TABLE IF NOT EXISTS library_uploads (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, task TEXT NOT NULL, path TEXT NOT NULL,
+    mime TEXT NOT NULL, caption TEXT NOT NULL, params TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS library_uploads_session ON library_uploads(session_id);
+CREATE TRIGGER IF NOT EXISTS library_uploads_delete AFTER DELETE ON library_uploads BEGIN
+    DELETE FROM library_vectors WHERE id = old.id;
+    DELETE FROM library_fts WHERE rowid IN (SELECT rowid FROM library_items WHERE id = old.id);
+    DELETE FROM library_items WHERE id = old.id;
 END;
 CREATE TABLE IF NOT EXISTS library_boards_seen (board_id TEXT PRIMARY KEY, updated REAL NOT NULL);
 CREATE TRIGGER IF NOT EXISTS library_gallery_delete AFTER DELETE ON gallery BEGIN
@@ -212,6 +223,17 @@ class Library:
         if self.on_add is not None:
             self.on_add()
 
+    def add_upload(self, item: GalleryItem, verdict: str = "") -> None:
+        """Index an accepted upload (studio/library_uploads.py made its copy): its file row goes beside the
+        gallery's, in `library_uploads`, so it is searchable and tagged without being a gallery output."""
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO library_uploads VALUES (?,?,?,?,?,?,?,?)",
+                       (item.id, item.session_id, item.task, item.path, item.mime, item.caption,
+                        json.dumps(item.params, default=str), item.created))
+            self._insert(db, item, verdict)
+        if self.on_add is not None:
+            self.on_add()
+
     @staticmethod
     def _insert(db: sqlite3.Connection, item: GalleryItem, verdict: str) -> None:
         p = item.params
@@ -229,9 +251,9 @@ class Library:
     def _catch_up(self, db: sqlite3.Connection, session_ids: Iterable[str]) -> None:
         """Index the gallery rows of these sessions that the index does not have yet."""
         for session_id in session_ids:
-            counts = db.execute("SELECT (SELECT COUNT(*) FROM gallery WHERE session_id = ?), "
-                                "(SELECT COUNT(*) FROM library_items WHERE session_id = ?)",
-                                (session_id, session_id)).fetchone()
+            counts = db.execute("SELECT (SELECT COUNT(*) FROM gallery WHERE session_id = ?) + (SELECT COUNT(*) "
+                                "FROM library_uploads WHERE session_id = ?), (SELECT COUNT(*) FROM library_items "
+                                "WHERE session_id = ?)", (session_id, session_id, session_id)).fetchone()
             if counts[0] == counts[1]:  # the usual case: nothing to look for
                 continue
             rows = db.execute("SELECT g.* FROM gallery g LEFT JOIN library_items l ON l.id = g.id "
@@ -285,9 +307,10 @@ class Library:
     def untagged(self, limit: int = 8) -> list[GalleryItem]:
         """The oldest items still waiting for tags (the tagging job's queue survives a restart)."""
         with self._connect() as db:
-            rows = db.execute("SELECT g.* FROM library_items i JOIN gallery g ON g.id = i.id WHERE i.tagged = 0 "
-                              "ORDER BY i.created LIMIT ?", (limit,)).fetchall()
-        return [GalleryItem(*r[:6], json.loads(r[6]), r[7]) for r in rows]
+            ids = [r[0] for r in db.execute("SELECT id FROM library_items WHERE tagged = 0 ORDER BY created LIMIT ?",
+                                            (limit,))]
+            files = _file_rows(db, ids)
+        return [_item(files[i]) for i in ids if i in files]
 
     # ---- searching ---------------------------------------------------------------------------
 
@@ -323,9 +346,9 @@ class Library:
 
     def _hits(self, db: sqlite3.Connection, session_id: str, ids: list[int]) -> list[Hit]:
         """The hits for these library rowids, in their order (rows gone or files missing left out)."""
-        found = {r[0]: r[1:] for r in db.execute(
+        found = {r[0]: r[1:] for table in FILE_TABLES for r in db.execute(
             "SELECT i.rowid, g.*, i.tags, i.caption, i.verdict, i.board_id, i.session_id = ? FROM library_items i "
-            f"JOIN gallery g ON g.id = i.id WHERE i.rowid IN ({','.join('?' * len(ids))})", [session_id, *ids])}
+            f"JOIN {table} g ON g.id = i.id WHERE i.rowid IN ({','.join('?' * len(ids))})", [session_id, *ids])}
         rows = [found[rowid] for rowid in ids if rowid in found]
         return [Hit(GalleryItem(*r[:6], json.loads(r[6]), r[7]), json.loads(r[8]), r[9], r[10], r[11], bool(r[12]),
                     withheld=not r[12] and not self.disclose_prompt) for r in rows if Path(r[3]).exists()]
@@ -386,24 +409,25 @@ class Library:
 
     def owned(self, session_id: str, ids: Iterable[str], shared: Iterable[str] = ()) -> list[GalleryItem]:
         """The selected items the visitor may read (their own, and those of boards shared with them)."""
-        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+        # One over the ZIP's limit is enough to say the selection is too large.
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))[:MAX_ZIP_ITEMS + 1]
         with self._connect() as db:
             boards = self._shared_boards(db, shared)
-            found = []
-            for item_id in wanted:
-                r = db.execute("SELECT g.* FROM library_items i JOIN gallery g ON g.id = i.id WHERE i.id = ? AND "
-                               f"(i.session_id = ? OR i.board_id IN ({','.join('?' * len(boards))}))",
-                               (item_id, session_id, *boards)).fetchone()
-                if r and Path(r[3]).exists():
-                    found.append(GalleryItem(*r[:6], json.loads(r[6]), r[7]))
-        return found
+            readable = {r[0] for r in db.execute(
+                f"SELECT id FROM library_items WHERE id IN ({','.join('?' * len(wanted))}) AND (session_id = ? OR "
+                f"board_id IN ({','.join('?' * len(boards))}))", (*wanted, session_id, *boards))}
+            files = _file_rows(db, [i for i in wanted if i in readable])
+        return [_item(files[i]) for i in wanted if i in files and Path(files[i][3]).exists()]
 
     def zip(self, session_id: str, ids: Iterable[str], dest: Path, shared: Iterable[str] = ()) -> tuple[Path, int]:
         """Write the selected signed files, as they were published, into a ZIP at `dest`; returns
         (path, files). A sidecar manifest (.c2pa) goes beside its file. The ZIP itself is not signed."""
-        items = self.owned(session_id, ids, shared)
+        chosen = self.owned(session_id, ids, shared)
+        # Only what the studio published (and signed) is handed out; an upload is the visitor's own copy.
+        items = [i for i in chosen if i.task != UPLOAD_TASK]
         if not items:
-            raise InputError("Select one or more items first (tick them in the list).")
+            raise InputError("Uploads are not put in the ZIP (it holds the studio's signed files): tick items the "
+                             "studio made." if chosen else "Select one or more items first (tick them in the list).")
         if len(items) > MAX_ZIP_ITEMS:
             raise InputError(f"{len(items)} items selected; a download holds at most {MAX_ZIP_ITEMS}.")
         dest = Path(dest)
@@ -422,14 +446,29 @@ class Library:
         """Delete the visitor's own selected items: the files (and sidecars) and their gallery rows
         (the index follows by trigger). Items of a shared board are not theirs to delete."""
         count = 0
-        for item_id in dict.fromkeys(ids):
-            item = self.gallery.get(session_id, item_id) if isinstance(item_id, str) else None
-            if item is None:
-                continue
-            path = Path(item.path)
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".c2pa").unlink(missing_ok=True)
+        for item_id in dict.fromkeys(i for i in ids if isinstance(i, str)):
             with self._connect() as db:
-                count += db.execute("DELETE FROM gallery WHERE id = ? AND session_id = ?",
-                                    (item_id, session_id)).rowcount
+                for table in FILE_TABLES:
+                    row = db.execute(f"SELECT path FROM {table} WHERE id = ? AND session_id = ?",  # noqa: S608
+                                     (item_id, session_id)).fetchone()
+                    if row is None:
+                        continue
+                    path = Path(row[0])
+                    path.unlink(missing_ok=True)
+                    path.with_name(path.name + ".c2pa").unlink(missing_ok=True)
+                    count += db.execute(f"DELETE FROM {table} WHERE id = ? AND session_id = ?",  # noqa: S608
+                                        (item_id, session_id)).rowcount
         return count
+
+
+def _file_rows(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple]:
+    """id -> its file row (a gallery row, or an upload's row of the same columns), for these ids."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {r[0]: r for table in FILE_TABLES
+            for r in db.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids)}  # noqa: S608
+
+
+def _item(row: tuple) -> GalleryItem:
+    return GalleryItem(*row[:6], json.loads(row[6]), row[7])

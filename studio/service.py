@@ -19,6 +19,7 @@ from pipelines.uploads import MEDIA_KINDS, Probe, probe_upload
 from studio.gallery import GalleryItem, GalleryStore, now
 from studio.jobs import JobDone, JobManager, JobRecord
 from studio.library import Library
+from studio.library_uploads import index_uploads
 from studio.sessions import SessionStore
 from studio.settings import Settings
 
@@ -135,6 +136,7 @@ class Studio:
         if inputs:
             progress.update(0, 1, "checking inputs")
             self.check_inputs(inputs, record, confirmed)
+            index_uploads(self.library, session_id, task, inputs, self.publisher.cfg.outputs_dir)  # accepted: findable
         request = self.checked(task, request)  # here, not in the runner, so a Ray replica gets it checked
         result = self.backend.execute(task, request, progress)
         progress.update(0, len(result.artifacts), "signing")
