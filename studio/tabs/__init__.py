@@ -21,4 +21,5 @@ TABS = [
 GENERIC_BEFORE = "studio.tabs.storyboard"
 SPECS: dict[str, str] = {   # task -> module with spec(studio) for its generic tab
     "control": "studio.tabs.control",
+    "transcribe": "studio.tabs.transcribe",
 }
