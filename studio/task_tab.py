@@ -228,6 +228,9 @@ class TaskForm:
             self.widgets[SEED_MODE], self.widgets["seed"] = seed_controls()
         else:
             look = self.looks.get(f.name, Look())
+            # Every field's widget has an element id for the page's tests and styles (`field-`: a field
+            # named like a results part, translate's `text`, does not take that part's id).
+            look = replace(look, elem_id=look.elem_id or f"{self.spec.prefix}-field-{f.name.replace('_', '-')}")
             widget = field_widget(f, self.default(f), look, self.preset, main=main and f.kind == "text")
             if widget is not None:
                 self.widgets[f.name] = widget

@@ -212,3 +212,74 @@ def test_a_model_change_sets_its_defaults_and_keeps_the_prompt(studio):
     assert "value" not in update["prompt"] and "value" not in update["negative_prompt"]
     assert update["steps"]["info"] == f"1 to {preset.limit('max_steps', 500)} with this model"
     assert update["duration_s"]["value"] == preset.defaults.get("duration_s", 5.0)
+
+
+def test_a_joined_field_and_the_scheduler_offer_the_choices_of_the_models_family(studio):
+    """Structure control's base model lists the text-to-image presets of the ControlNet's family (those
+    not on this machine marked) and follows a model change; Variations' scheduler lists the family's."""
+    from studio.tabs import control
+    from studio.task_tab import TabSpec, TaskForm
+
+    with gr.Blocks():
+        form = TaskForm(studio, registry.contract("control"), control.spec(studio))
+        variation = TaskForm(studio, registry.contract("variation"), TabSpec.derive(registry.contract("variation")))
+    t2i = studio.models.presets("text_to_image")
+    base = form.widgets["base_model"]
+    assert isinstance(base, gr.Dropdown) and base.value == "tiny-sd15"
+    assert {t2i[name].family for _, name in base.choices} == {"sd15"} and ("tiny-sd15" in dict(base.choices).values())
+    assert all(("not downloaded" in label) != studio.models.is_available(t2i[name]) for label, name in base.choices)
+    update = dict(zip(form.preset_fields(), form.preset_values("tiny-controlnet-sdxl")[1:]))["base_model"]
+    assert update["value"] == "tiny-sdxl" and {t2i[name].family for _, name in update["choices"]} == {"sdxl"}
+
+    scheduler = variation.widgets["scheduler"]
+    assert isinstance(scheduler, gr.Dropdown) and ("euler_a", "euler_a") in scheduler.choices
+    update = dict(zip(variation.preset_fields(), variation.preset_values("tiny-sd3")[1:]))["scheduler"]
+    assert update["choices"] == ["default", "flow_euler", "flow_heun"] and update["value"] == "default"
+
+
+def square_picture(path, size=(160, 120), box=(50, 30, 110, 90)):
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", size, (0, 0, 0))
+    ImageDraw.Draw(picture).rectangle(box, fill=(255, 255, 255))
+    picture.save(path)
+    return path
+
+
+def assert_square_outline(edges, box=(50, 30, 110, 90), margin=3):
+    """White only within `margin` px of the square's border, on all four sides."""
+    import numpy as np
+
+    lit = np.asarray(edges.convert("L")) > 127
+    left, top, right, bottom = box
+    near = np.zeros_like(lit)
+    near[top - margin:bottom + margin + 1, left - margin:right + margin + 1] = True
+    near[top + margin:bottom - margin + 1, left + margin:right - margin + 1] = False
+    assert lit.any() and not (lit & ~near).any()
+    mid_x, mid_y = (left + right) // 2, (top + bottom) // 2
+    for side in (lit[top - margin:top + margin + 1, mid_x], lit[bottom - margin:bottom + margin + 1, mid_x],
+                 lit[mid_y, left - margin:left + margin + 1], lit[mid_y, right - margin:right + margin + 1]):
+        assert side.any()
+
+
+def test_the_control_preview_is_the_edge_map_and_says_a_resize(live_url, tmp_path):
+    """Through the live server's API: the preview of a drawn square is its outline at the output size;
+    another output size is said; thresholds the wrong way round are refused with what to do."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+
+    client = Client(live_url, verbose=False)
+    source = handle_file(str(square_picture(tmp_path / "square.png")))
+    picture, note = client.predict(source, "tiny-controlnet-sd15", "canny", 100, 200, 160, 120,
+                                   api_name="/preview_control")
+    with Image.open(picture) as edges:
+        assert edges.size == (160, 120)
+        assert_square_outline(edges)
+    assert "160×120" in note and "resized" not in note
+    _, note = client.predict(source, "tiny-controlnet-sd15", "canny", 100, 200, 128, 128, api_name="/preview_control")
+    assert "160×120 and the output 128×128: it was resized" in note
+    _, note = client.predict(source, "tiny-controlnet-sd15", "depth", 100, 200, 128, 128, api_name="/preview_control")
+    assert "estimated when you run" in note
+    with pytest.raises(AppError, match="low one must be below the high one"):
+        client.predict(source, "tiny-controlnet-sd15", "canny", 200, 100, 128, 128, api_name="/preview_control")
