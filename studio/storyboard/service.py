@@ -227,6 +227,20 @@ class BoardService:
         self.store.save(board)
         return board, changed
 
+    def add_panels(self, session_id: str, board_id: str, items: list[GalleryItem]) -> Board:
+        """New shots at the end of a board, each showing one of the visitor's published pictures as its
+        panel (the Library's "Add to board"); a shot's description is the picture's prompt or caption."""
+        board = self.get(session_id, board_id)
+        if len(board.shots) + len(items) > self.max_shots:
+            raise InputError(f"This board has {len(board.shots)} shots and holds at most {self.max_shots}: add "
+                             f"{max(0, self.max_shots - len(board.shots))} or fewer, or start another board.")
+        for item in items:
+            words = str(item.params.get("prompt") or item.caption or "a picture from the library")
+            shot = bd.insert_shot(board, len(board.shots), words[:bd.MAX_SHOT_CHARS], self.max_shots)
+            shot.panel_path, shot.panel_id, shot.status = item.path, item.id, "done"
+        self.store.save(board)
+        return board
+
     # ---- sharing ----------------------------------------------------------------------------------
 
     def share(self, session_id: str, board_id: str) -> str:

@@ -2,8 +2,10 @@
 
 Search words (prompts, board and shot text, automatic captions and tags; see studio/library.py for
 what a query may say), filters, sort and pages; tick items to download them as one ZIP of the signed
-files, or to delete them; "More like this" ranks the visitor's own pictures by their likeness to the
-ticked one. API: `library_search` (JSON), `library_download` (a ZIP of ids), `library_similar` (JSON).
+files, or to delete them, or to add them to one of the visitor's storyboards (as new panels, or one
+as the board's reference); "More like this" ranks the visitor's own pictures by their likeness to the
+ticked one. API: `library_search` (JSON), `library_download` (a ZIP of ids), `library_similar` (JSON),
+`library_add_to_board` (JSON).
 """
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from pipelines.errors import StudioError
-from studio.library import KINDS, SORTS, Filters, Page
+from pipelines.errors import InputError, StudioError
+from studio.library import KINDS, SORTS, UPLOAD_TASK, Filters, Page
 from studio.sessions import Session, ensure
-from studio.service import Studio
+from studio.service import NeedsConfirmation, Studio
+from studio.storyboard.service import BoardService
 
 ANY = "any"
 ICONS = {"image": "🖼", "audio": "🔊", "video": "🎞", "text": "📝"}
 ZIP_KEEP_S = 3600          # a ZIP made for a download is removed after this long
+AS_PANELS, AS_REFERENCE = "as new panels", "as the board's reference"
 
 
 def build(studio: Studio, session_state: gr.State) -> None:
@@ -32,7 +36,9 @@ def build(studio: Studio, session_state: gr.State) -> None:
         filters = _filter_box()
         results = _results()
         actions = _actions()
+        to_board = _board_row()
         api = _api_controls()
+    boards = BoardService(studio)
     page_state = gr.State(0)
     fields = [search.query, filters.kind, filters.task, filters.model, filters.date_from, filters.date_to,
               filters.verdict, filters.license, filters.shared, search.sort]
@@ -42,9 +48,17 @@ def build(studio: Studio, session_state: gr.State) -> None:
         trigger(run(None), [session_state, page_state, *fields], shown, api_name=False, queue=False)
     results.older.click(run(+1), [session_state, page_state, *fields], shown, api_name=False, queue=False)
     results.newer.click(run(-1), [session_state, page_state, *fields], shown, api_name=False, queue=False)
-    tab.select(lambda session, *values: (*facet_updates(studio, session), *show(studio, session, 0, None, *values)),
-               [session_state, *fields], [filters.task, filters.model, filters.verdict, *shown], api_name=False,
-               queue=False)
+    tab.select(lambda session, *values: (*facet_updates(studio, session), board_choices(boards, session),
+                                         *show(studio, session, 0, None, *values)),
+               [session_state, *fields], [filters.task, filters.model, filters.verdict, to_board.board, *shown],
+               api_name=False, queue=False)
+    to_board.add.click(lambda session, ids, board_id, mode: add_to_board(studio, boards, session, ids, board_id,
+                                                                         mode)[::2],
+                       [session_state, results.pick, to_board.board, to_board.mode], [to_board.status, session_state],
+                       api_name=False, queue=False)
+    api.add.click(lambda session, ids, board_id, mode: api_add_to_board(studio, boards, session, ids, board_id, mode),
+                  [session_state, api.ids, api.board, api.mode], [api.json, session_state],
+                  api_name="library_add_to_board", queue=False)
     actions.download.click(lambda session, ids, shared: download(studio, session, ids, shared),
                            [session_state, results.pick, filters.shared], [actions.file, actions.status, session_state],
                            api_name=False)
@@ -110,6 +124,16 @@ def _actions() -> SimpleNamespace:
     return SimpleNamespace(similar=similar, download=download, confirm=confirm, delete=delete, status=status, file=file)
 
 
+def _board_row() -> SimpleNamespace:
+    with gr.Row():
+        board = gr.Dropdown([], label="Your storyboard", elem_id="library-board", scale=2)
+        mode = gr.Radio([AS_PANELS, AS_REFERENCE], value=AS_PANELS, label="Add", elem_id="library-board-mode",
+                        scale=2)
+        add = gr.Button("Add selected to board", elem_id="library-add-to-board", scale=1)
+    status = gr.Markdown(elem_id="library-board-status")
+    return SimpleNamespace(board=board, mode=mode, add=add, status=status)
+
+
 def _api_controls() -> SimpleNamespace:
     """Hidden controls behind the named API endpoints."""
     with gr.Row(visible=False):
@@ -120,10 +144,11 @@ def _api_controls() -> SimpleNamespace:
                   gr.Number(24, precision=0, label="page_size")]
         ids, shared = gr.Textbox(label="ids (comma-separated)"), gr.Textbox(label="shared board link")
         limit = gr.Number(24, precision=0, label="limit")
+        board, mode = gr.Textbox(label="board id"), gr.Textbox(AS_PANELS, label=f"mode ({AS_PANELS!r} or {AS_REFERENCE!r})")
         json_out, file_out = gr.JSON(), gr.File()
-        search, zip_button, similar = gr.Button(), gr.Button(), gr.Button()
-    return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, limit=limit, json=json_out, file=file_out,
-                           search=search, zip=zip_button, similar=similar)
+        search, zip_button, similar, add = gr.Button(), gr.Button(), gr.Button(), gr.Button()
+    return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, limit=limit, board=board, mode=mode, json=json_out,
+                           file=file_out, search=search, zip=zip_button, similar=similar, add=add)
 
 
 # ---- handlers -------------------------------------------------------------------------------------
@@ -256,3 +281,61 @@ def api_download(studio: Studio, session, ids: str, shared: str) -> tuple:
     """`/library_download`: a ZIP of the signed files with these ids (comma-separated)."""
     path, _, session = download(studio, session, [i.strip() for i in (ids or "").split(",") if i.strip()], shared)
     return path, session
+
+
+# ---- add to board ---------------------------------------------------------------------------------
+
+
+def board_choices(boards: BoardService, session) -> dict:
+    """The visitor's storyboards for the "Add to board" dropdown, most recently changed first."""
+    choices = boards.list(ensure(session).id)
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+def add_to_board(studio: Studio, boards: BoardService, session, ids, board_id, mode) -> tuple:
+    """(message, JSON summary, session): the ticked items of the visitor's own added to one of their boards,
+    pictures the studio made as new panels at its end, or the first ticked picture as its reference."""
+    session = ensure(session)
+    try:
+        if not board_id:
+            raise InputError("Choose one of your storyboards first (make one in the Storyboard tab).")
+        boards.get(session.id, board_id)   # theirs, before anything about the items is said
+        items = studio.library.owned(session.id, ids or [])   # the visitor's own only, never a shared board's
+        pictures = [i for i in items if i.mime.startswith("image/")]
+        if not pictures:
+            raise InputError("Tick one or more of your pictures first: panels and references are pictures.")
+        if mode == AS_REFERENCE:
+            return _as_reference(boards, session, board_id, pictures[0])
+        if mode != AS_PANELS:
+            raise InputError(f"Add {mode!r}? Choose {AS_PANELS!r} or {AS_REFERENCE!r}.")
+        made = [i for i in pictures if i.task != UPLOAD_TASK]
+        if not made:
+            raise InputError("Uploads cannot be panels (a panel is a signed output of the studio): add an upload "
+                             f"{AS_REFERENCE}, or tick pictures the studio made.")
+        board = boards.add_panels(session.id, board_id, made)
+    except StudioError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    skipped = len(ids or []) - len(made)
+    note = f" ({skipped} ticked item(s) left out: not pictures the studio made for you)" if skipped else ""
+    message = f"Added {len(made)} panel(s) to “{board.title}”: shots {len(board.shots) - len(made) + 1}-" \
+              f"{len(board.shots)}{note}."
+    return message, {"board": board.id, "added": [i.id for i in made], "shots": len(board.shots),
+                     "skipped": skipped}, session
+
+
+def _as_reference(boards: BoardService, session, board_id: str, item) -> tuple:
+    # The studio's own output is known to be generated: that is no reason to ask. An upload is checked
+    # as any reference is, and a flagged one needs the Storyboard tab's confirmation box.
+    try:
+        board = boards.set_reference(session.id, board_id, item.path, confirmed=item.task != UPLOAD_TASK)
+    except NeedsConfirmation as e:
+        raise InputError(f"{e} (Upload it as the reference in the Storyboard tab, where that box is.)") from None
+    return (f"The board “{board.title}” now follows this picture as its reference; its made panels are marked "
+            f"stale.", {"board": board.id, "reference": item.id, "shots": len(board.shots)}, session)
+
+
+def api_add_to_board(studio: Studio, boards: BoardService, session, ids: str, board_id: str, mode: str) -> tuple:
+    """`/library_add_to_board`: comma-separated ids, a board id and a mode -> JSON of what was added."""
+    wanted = [i.strip() for i in (ids or "").split(",") if i.strip()]
+    _, summary, session = add_to_board(studio, boards, session, wanted, (board_id or "").strip(), mode or AS_PANELS)
+    return summary, session
