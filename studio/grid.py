@@ -55,6 +55,7 @@ class GridDone:
     grid: Any
     cells: list[Any]
     notices: list[str]
+    titles: list[str] = dataclasses.field(default_factory=list)   # each cell's number and values
 
 
 def parse_axis(spec: str) -> Axis:
@@ -187,7 +188,7 @@ def run_grid(studio, base: Any, axes: Sequence[Axis], session_id: str, client: s
         notices.extend(x for x in outcome.notices if x not in notices)
     yield ProgressEvent(len(plan), len(plan), "drawing and signing the grid", 0.0)
     grid = publish_grid(studio, base, axes, plan, items, session_id)
-    yield GridDone(grid, items, notices)
+    yield GridDone(grid, items, notices, [cell_title(n, axes, index) for n, (index, _) in enumerate(plan)])
 
 
 def _stop_if_cancelled(cancel: threading.Event | None) -> None:

@@ -93,9 +93,10 @@ def results_view() -> dict[str, Any]:
     w["grid"] = gr.Image(label="Grid (signed, with its cells as ingredients)", type="filepath", interactive=False,
                          format="png", elem_id="grid-image", buttons=["download", "fullscreen"])
     w["cells"] = gr.Gallery(label="Cells of this grid", columns=4, height=260, elem_id="grid-cells",
-                            buttons=["download"], preview=False, interactive=False)
+                            buttons=["download"], preview=False, interactive=False, object_fit="contain")
     w["gallery"] = gr.Gallery(label="Your grids", columns=4, height=220, elem_id="grid-gallery",
-                              buttons=["download", "fullscreen"], preview=False, interactive=False)
+                              buttons=["download", "fullscreen"], preview=False, interactive=False,
+                              object_fit="contain")
     return w
 
 
@@ -129,7 +130,7 @@ def stream_grid(studio: Studio, runs: GridRuns, session: Session, base, axes, pr
                 notes = "".join(f"  \nNote: {n}" for n in event.notices)
                 status = (f"**Done:** a grid of {len(event.cells)} cells, each signed, and the grid signed with "
                           f"them as its ingredients.{notes}")
-                yield (event.grid.path, [(c.path, c.caption) for c in event.cells],
+                yield (event.grid.path, list(zip([c.path for c in event.cells], event.titles)),
                        tiles(studio, session, GRID_TASK), status, session)
                 return
             progress((event.done, event.total), desc=event.stage)

@@ -140,3 +140,15 @@ def test_cancel_stops_the_running_cell_and_queues_no_further_one(studio):
             if event.stage.startswith("cell 2/3"):
                 assert runs.cancel(studio, session) == 1
     assert [j.state for j in studio.jobs.history(session)] == ["done", "cancelled"]
+
+
+def test_the_tab_counts_the_cells_as_typed_and_says_when_a_grid_is_too_large():
+    from studio.grid import AXES
+    from studio.tabs.grid import AXIS_CHOICES, count_text
+
+    assert {value for _, value in AXIS_CHOICES if value} == set(AXES)   # the tab offers every axis
+    assert count_text("seed", "1,2", "guidance", "4, 7", "", "").startswith("**4 images** (2 × 2)")
+    too_many = count_text("seed", "1,2,3,4,5", "steps", ",".join(map(str, range(1, 14))), "", "")
+    assert "65 images" in too_many and "the limit is 64" in too_many
+    assert "not a parameter a grid can vary" in count_text("colour", "1", "", "", "", "")
+    assert count_text("", "", "", "", "", "").startswith("No axis yet")

@@ -14,8 +14,9 @@ def pick_axis(page, axis: str, name: str, values: str) -> None:
 def test_two_axes_make_a_grid_shown_with_its_cells(browser, live_url, artifacts_dir):
     page = browser.new_page(viewport={"width": 1600, "height": 1200})
     page.goto(live_url)
-    page.get_by_role("tab", name="More tools").click()
-    page.get_by_role("tab", name="Parameter grid").click()
+    # the page takes a while to lay its tabs out on a loaded machine; at this width every tab fits
+    page.get_by_role("tab", name="More tools").first.click(timeout=120_000)
+    page.get_by_role("tab", name="Parameter grid").first.click(timeout=30_000)   # the first tab in More tools
     page.locator("#grid-prompt textarea").fill("a red kite over the sea")
     page.get_by_label("Width (px)").last.fill("64")
     page.get_by_label("Height (px)").last.fill("64")
