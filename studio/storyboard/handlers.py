@@ -337,7 +337,7 @@ class BoardTab:
         summary = view.summary_markdown(board, read_only=True)
         if shared.withheld:
             left_out = (f" {shared.exports_left_out} export(s) that carry them (contact sheet, panels ZIP, an animatic "
-                        "with voice-over) are not offered." if shared.exports_left_out else "")
+                        "with voice-over and its subtitle files) are not offered." if shared.exports_left_out else "")
             summary += f"  \n*{SHARED_HIDDEN}{left_out}*"
         return summary, view.panel_tiles(board), view.shot_rows(board), files or None
 

@@ -112,3 +112,14 @@ def test_the_tab_hands_out_the_newest_animatics_files_with_their_sidecars(burnt,
         shutil.copyfile(sidecar, copy.with_name(copy.name + ".c2pa"))
         assert studio.publisher.verify(copy).state in ("Valid", "Trusted")
     assert tab.on_animatic_subtitles(Session(SESSION), "no-such-board") == []
+
+
+def test_the_api_takes_the_burn_in_and_hands_a_boards_subtitles_to_its_owner_only(live_url, soft, made_board):
+    from gradio_client import Client
+
+    client = Client(live_url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    burn = next(p for p in endpoints["/export_animatic"]["parameters"] if p["parameter_name"] == "burn_subtitles")
+    assert burn["parameter_has_default"] and burn["parameter_default"] is False
+    # Another visitor who knows the board's id gets none of its files.
+    assert client.predict(made_board.id, api_name="/animatic_subtitles") in ([], None)

@@ -69,7 +69,7 @@ def test_a_shared_board_shows_a_visitor_hashes_and_its_owner_words(undisclosed, 
     # (the contact sheet prints the script; a voice-over speaks the dialogue), each without a word in
     # its bytes or its credentials.
     assert [Path(f).read_bytes() for f in files] == [Path(silent).read_bytes()]
-    assert "2 export(s) that carry them" in summary
+    assert "4 export(s) that carry them" in summary   # the voiced animatic's SRT and WebVTT among them
     received = [*files, *(p["image"] for p in panels)]
     assert len(received) == 2
     for path in received:
@@ -78,7 +78,8 @@ def test_a_shared_board_shows_a_visitor_hashes_and_its_owner_words(undisclosed, 
 
     # The owner opening her own link sees her words and every export, and keeps editing them.
     summary, _, table, files = alice.predict(link, api_name="/open_shared_board")
-    assert FORM["title"] in summary and len(files) == 3 and table["data"][0][3] == f"a {SHOT} on a pier"
+    # (the PDF, both animatics, and the voiced one's SRT and WebVTT)
+    assert FORM["title"] in summary and len(files) == 5 and table["data"][0][3] == f"a {SHOT} on a pier"
     *_, table, status = alice.predict(board_id, 1, f"a {SHOT} at dusk", CAMERA, 1.0, "none",
                                       f"{SPEAKER}: {DIALOGUE} again", 5, False, api_name="/save_shot")
     assert table["data"][0][3] == f"a {SHOT} at dusk" and "Saved shot 1" in status
@@ -86,4 +87,4 @@ def test_a_shared_board_shows_a_visitor_hashes_and_its_owner_words(undisclosed, 
     # With disclosure on, anyone with the link reads the board as it is.
     undisclosed.publisher.cfg.disclose_prompt = True
     summary, _, table, files = bob.predict(link, api_name="/open_shared_board")
-    assert FORM["title"] in summary and table["data"][0][3] == f"a {SHOT} at dusk" and len(files) == 3
+    assert FORM["title"] in summary and table["data"][0][3] == f"a {SHOT} at dusk" and len(files) == 5
