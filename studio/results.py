@@ -39,6 +39,17 @@ def tiles(studio: Studio, session: Session, task: str) -> list[tuple[str, str]]:
     return [(i.path, i.caption) for i in studio.gallery.newest(session.id, task, pages=session.pages)]
 
 
+def made_lines(outcome: Outcome, most: int = 4) -> str:
+    """What a finished job made, one markdown line per distinct caption (model, seed, size or duration;
+    a WAV and its MP3 share one), for its status: an upscale's size is read there, not guessed from a
+    thumbnail."""
+    captions = list(dict.fromkeys(item.caption for item in outcome.items if item.caption))
+    lines = [f"Made: {c}" for c in captions[:most]]
+    if len(captions) > most:
+        lines.append(f"…and {len(captions) - most} more.")
+    return "".join(f"  \n{line}" for line in lines)
+
+
 def preview_tiles(event, shown: list) -> list:
     """Live preview pictures of a running job, in front of the visitor's gallery."""
     return [(img, f"preview · step {int(event.done)}/{int(event.total)}") for img in event.preview] + shown

@@ -19,7 +19,7 @@ from pipelines.contract import Field, Join, Task
 from pipelines.media import InputFile
 from pipelines.presets import ModelPreset
 from pipelines.text_to_image import scheduler_choices
-from studio.results import VIEWS
+from studio.results import VIEWS, made_lines
 from studio.sessions import Session, ensure
 from studio.service import Outcome, Studio
 from studio.widgets import (TabHandle, action_row, api_signature, default_preset, form_number, license_markdown,
@@ -318,7 +318,7 @@ def run_handler(studio: Studio, form: TaskForm, results) -> Callable:
             if isinstance(event, Outcome):
                 if "seed" in form.fields:
                     session.last_seed[task] = request.seed
-                yield (*results.done(session, event), status_markdown(event), session)
+                yield (*results.done(session, event), status_markdown(event) + made_lines(event), session)
             else:
                 yield (*results.progress(session, event), spec.stage_text(event), session)
 

@@ -147,6 +147,8 @@ def test_a_generic_tab_runs_a_tiny_model_and_refuses_a_disguised_upload(live, st
     player, preview, files, table, status = client.predict(
         "rain on a tin roof", "tiny-audioldm2", "", 1.0, 2, 3.0, "fixed", 11, -16, api_name="/generate_sound_effects")
     assert "file(s) made" in status and sorted(f.rsplit(".", 1)[1] for f in files) == ["mp3", "wav"]
+    # what was made is said once for the WAV and its MP3: model, seed, duration
+    assert status.count("Made: ") == 1 and "Made: Tiny AudioLDM 2 (random weights, test) · seed 11 · 1.0 s" in status
     assert studio.publisher.verify(player).state in ("Valid", "Trusted")
     assert table["data"][0][1:4] == ["rain on a tin roof", "Tiny AudioLDM 2 (random weights, test)", 11]
     fake = tmp_path / "photo.png"
