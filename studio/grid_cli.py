@@ -30,14 +30,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
     """Run the grid through the studio's job manager and write the signed files out."""
     from pipelines.text_to_image import Request
     from studio.cli import _studio, parse_sets, write_outcome
-    from studio.grid import GridDone, TASK, parse_axis, run_grid
+    from studio.grid import GridDone, base_request, parse_axis, run_grid
     from studio.service import Outcome
-    from studio.sessions import random_seed
 
     axes = [parse_axis(spec) for spec in args.axis]  # bad axes are refused before the studio starts
     studio = _studio(args)
-    preset = studio.models.preset(TASK, args.preset or next(iter(studio.models.presets(TASK))))
-    fields = {**preset.defaults, "model": preset.name, "prompt": args.prompt,
-              "seed": random_seed() if args.seed is None else args.seed, **parse_sets(Request, args.set)}
-    done = next(e for e in run_grid(studio, Request(**fields), axes, session_id="cli") if isinstance(e, GridDone))
+    base = base_request(studio, {"model": args.preset, "prompt": args.prompt, "seed": args.seed,
+                                 **parse_sets(Request, args.set)})
+    done = next(e for e in run_grid(studio, base, axes, session_id="cli") if isinstance(e, GridDone))
     return write_outcome(Outcome([done.grid, *done.cells], done.notices), args.out)

@@ -22,6 +22,7 @@ from studio.widgets import (TabHandle, action_row, api_signature, client_address
 
 GRID_TASK, CELL_TASK = "grid", "text_to_image"
 BASE = ("prompt", "negative_prompt", "model", "seed", "steps", "guidance", "width", "height", "scheduler")
+WHOLE = ("seed", "steps", "width", "height")        # whole numbers (a form's 4.0 is 4)
 AXIS_NAMES = ("x", "y", "z")[:MAX_AXES]
 AXIS_CHOICES = [("—", ""), ("seed", "seed"), ("steps", "steps"), ("guidance", "guidance"),
                 ("scheduler", "scheduler"), ("model preset", "model"), ("prompt: search and replace", "prompt")]
@@ -109,8 +110,7 @@ def run_handler(studio: Studio, runs: GridRuns):
         session = ensure(session)
         given = dict(zip(names, values))
         try:
-            base = base_request(studio, {n: form_number(given[n], int if n in ("seed", "steps", "width", "height")
-                                                        else float) for n in BASE})
+            base = base_request(studio, {n: form_number(given[n]) if n in WHOLE else given[n] for n in BASE})
             axes = axes_from([(given[f"{a}_axis"], given[f"{a}_values"]) for a in AXIS_NAMES])
         except StudioError as e:
             raise gr.Error(str(e), print_exception=False) from None
