@@ -1,5 +1,6 @@
 """A tab built from a task's contract (pipelines/contract.py): one widget per request field by its
-kind, the model picker with its licence, the seed controls, Generate with a named API endpoint,
+kind (a joined preset or a scheduler as a dropdown of what the chosen model takes: `contract_looks`),
+the model picker with its licence, the seed controls, Generate with a named API endpoint,
 Cancel for this tab's jobs, progress, previews by artifact kind (studio/results.py), the visitor's
 gallery, and "Reuse these settings".
 

@@ -4,8 +4,9 @@ control image shown before the run.
 "Preview control image" makes the edge or scribble map through the task's own `Request.check`
 (pipelines/control.py, pipelines/control_maps.py: OpenCV and Pillow, no torch), so the preview is
 the picture the ControlNet will get, at the output size, with the same notices (a resize is said).
-It follows the form: a new upload, another control type, or a threshold let go redraws it. Depth is
-estimated by the model loaded with the ControlNet, so its preview says it is made at run.
+It follows the form: a new upload, another control type, a threshold let go, or a size entered
+redraws it. Depth is estimated by the model loaded with the ControlNet, so its preview says it is
+made at run.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def preview_part(studio: Studio, parts: TabParts) -> None:
     with gr.Group():
         button = gr.Button("Preview control image", elem_id="control-preview-run")
         picture = gr.Image(label="Control image (what the ControlNet will see)", type="pil", format="png",
-                           interactive=False, elem_id="control-preview", buttons=["fullscreen"])
+                           interactive=False, elem_id="control-preview", buttons=["fullscreen"], height=360)
         note = gr.Markdown(elem_id="control-preview-note")
     inputs = [widgets[name] for name in PREVIEW_FIELDS]
 
@@ -84,5 +85,5 @@ def preview_part(studio: Studio, parts: TabParts) -> None:
 
     button.click(asked, inputs, [picture, note], api_name="preview_control", queue=False)
     for event in (widgets["image"].upload, widgets["control_type"].change, widgets["canny_low"].release,
-                  widgets["canny_high"].release):
+                  widgets["canny_high"].release, widgets["width"].submit, widgets["height"].submit):
         event(followed, inputs, [picture, note], api_name=False, queue=False)

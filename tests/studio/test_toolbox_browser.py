@@ -69,6 +69,13 @@ def test_variation_control_preview_and_upscale(browser, live_url, artifacts_dir,
     with Image.open(io.BytesIO(png)) as edges:
         assert edges.size == (160, 120)
         assert_square_outline(edges)
+    # the preview follows the form: another control type redraws it without the button
+    page.locator("#control-field-control-type input").click()
+    page.get_by_role("option", name="scribble").click()
+    page.locator("#control-preview-note").get_by_text("The scribble, 160×120").wait_for(timeout=60_000)
+    page.locator("#control-field-control-type input").click()
+    page.get_by_role("option", name="canny").click()
+    page.locator("#control-preview-note").get_by_text("Canny edges").wait_for(timeout=60_000)
     page.locator("#control-field-prompt textarea").fill("a stone tower")
     run_and_wait(page, "control", artifacts_dir)
     page.screenshot(path=str(artifacts_dir / "toolbox_control.png"), full_page=True)
