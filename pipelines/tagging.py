@@ -1,14 +1,17 @@
-"""Tagging: a short caption (BLIP) or zero-shot tags over an editable vocabulary (CLIP) for pictures.
+"""Tagging: a short caption (BLIP) or zero-shot tags over an editable vocabulary (CLIP) for pictures,
+and zero-shot tags for sounds (CLAP).
 
 Nothing here is published: the library (studio/library_tagging.py) runs this task after an output
 is published, as low-priority work, and stores the results in its search index; they never enter a
-signed file. Which of the two a preset does follows from the saved model's own config (`model_type`
-"blip" or "clip"), so a preset is one model, as everywhere in the model layer. Both load with
-transformers' own classes (BlipForConditionalGeneration, CLIPModel): no remote code.
+signed file. Which of the three a preset does follows from the saved model's own config (`model_type`
+"blip", "clip" or "clap"), so a preset is one model, as everywhere in the model layer. All load with
+transformers' own classes (BlipForConditionalGeneration, CLIPModel, ClapModel): no remote code.
 
 The vocabulary is data: presets/tagging_vocabulary.txt, one tag per line, or a request's own list
 (at most MAX_VOCABULARY words). CLIP scores "a photo of <tag>" against each picture; the text side
-of a vocabulary is encoded once per loaded model and kept (a few vocabularies at most).
+of a vocabulary is encoded once per loaded model and kept (a few vocabularies at most). CLAP does the
+same for sounds with "the sound of <tag>" over presets/tagging_sounds.txt, on the first MAX_SOUND_S
+seconds of each, resampled to the model's own rate (48 kHz for LAION's CLAP).
 """
 from __future__ import annotations
 
@@ -31,16 +34,21 @@ MAX_VOCABULARY = 10_000
 MAX_TAG_CHARS = 60
 MAX_IMAGES = 16
 VOCABULARY_FILE = PRESETS_DIR / "tagging_vocabulary.txt"
+SOUND_VOCABULARY_FILE = PRESETS_DIR / "tagging_sounds.txt"
 TEMPLATE = "a photo of {}"
-FAMILIES = ("blip", "clip")
+SOUND_TEMPLATE = "the sound of {}"
+FAMILIES = ("blip", "clip", "clap")
+MAX_SOUND_S = 10.0         # CLAP's window: longer sounds are tagged by their start (never a random crop)
 
 
 @dataclass
 class Request:
     """Pictures to describe (decoded RGB images). A BLIP preset captions them; a CLIP preset tags them
-    with the `top_k` best words of `vocabulary` (empty: the studio's vocabulary file)."""
+    with the `top_k` best words of `vocabulary` (empty: the studio's vocabulary file). A CLAP preset tags
+    `sounds` instead: (mono float waveform, sample rate) pairs, with the sound vocabulary file."""
 
     images: list[Image.Image] = field(default_factory=list, repr=False)
+    sounds: list[tuple[Any, int]] = field(default_factory=list, repr=False)
     model: str = "tiny-blip"
     vocabulary: list[str] = field(default_factory=list, repr=False)
     top_k: int = 5
@@ -50,15 +58,39 @@ class Request:
         """Raise `InputError` for anything these models cannot take; each message says what to do."""
         if preset.family not in FAMILIES:
             raise InputError(f"Preset {preset.name} is a {preset.family} model; tagging uses {', '.join(FAMILIES)}.")
-        if not self.images or len(self.images) > MAX_IMAGES:
-            raise InputError(f"Give 1 to {MAX_IMAGES} pictures to tag (got {len(self.images)}).")
-        if any(not isinstance(image, Image.Image) for image in self.images):
+        if preset.family == "clap":
+            self.sounds = [_check_sound(s) for s in _counted(self.sounds, "sounds")]
+        elif any(not isinstance(image, Image.Image) for image in _counted(self.images, "pictures")):
             raise InputError("Only pictures can be tagged here.")
         for name, value, hi in (("Top tags", self.top_k, 50), ("Caption words", self.max_words, 60)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
                 raise InputError(f"{name} {value!r} is out of range: use 1 to {hi}.")
         if preset.family == "clip":
             self.vocabulary = clean_vocabulary(self.vocabulary or default_vocabulary())
+        elif preset.family == "clap":
+            self.vocabulary = clean_vocabulary(self.vocabulary or default_vocabulary(SOUND_VOCABULARY_FILE))
+
+
+def _counted(things: list, what: str) -> list:
+    if not isinstance(things, list) or not 1 <= len(things) <= MAX_IMAGES:
+        count = len(things) if isinstance(things, list) else 0
+        raise InputError(f"Give 1 to {MAX_IMAGES} {what} to tag (got {count}).")
+    return things
+
+
+def _check_sound(sound) -> tuple[Any, int]:
+    """A (mono float32 waveform, sample rate) pair, cut to its first MAX_SOUND_S seconds."""
+    import numpy as np
+
+    if not isinstance(sound, tuple) or len(sound) != 2 or isinstance(sound[1], bool) or not isinstance(sound[1], int):
+        raise InputError("A sound to tag is a (waveform, sample rate) pair.")
+    wave, rate = np.asarray(sound[0], dtype=np.float32), sound[1]
+    if wave.ndim != 1 or not 8000 <= rate <= 192_000 or wave.size < rate // 10:
+        raise InputError(f"A sound to tag must be mono, 8-192 kHz and at least 0.1 s long (got {wave.shape}, "
+                         f"{rate} Hz).")
+    if not np.isfinite(wave).all():
+        raise InputError("The sound has samples that are not numbers; it cannot be tagged.")
+    return wave[: int(MAX_SOUND_S * rate)], rate
 
 
 def clean_vocabulary(words: list[str]) -> list[str]:
@@ -117,6 +149,8 @@ class Captioner:
 class ZeroShotTagger:
     """CLIP: each picture against every tag of the vocabulary; the best `top_k` with their probability."""
 
+    template = TEMPLATE
+
     def __init__(self, model, processor):
         self.model, self.processor = model, processor
         self._texts: OrderedDict[tuple[str, ...], Any] = OrderedDict()   # vocabulary -> normalised embeddings
@@ -132,7 +166,7 @@ class ZeroShotTagger:
                 return self._texts[key]
         chunks = []
         for start in range(0, len(vocabulary), 256):
-            batch = [TEMPLATE.format(w) for w in vocabulary[start:start + 256]]
+            batch = [self.template.format(w) for w in vocabulary[start:start + 256]]
             tokens = self.processor.tokenizer(batch, padding=True, truncation=True, return_tensors="pt")
             with torch.inference_mode():
                 chunks.append(self.model.get_text_features(**tokens.to(self.model.device)).pooler_output)
@@ -143,22 +177,52 @@ class ZeroShotTagger:
                 self._texts.popitem(last=False)
         return embeddings
 
-    def run(self, request: Request, progress: Progress) -> Tags:
+    def _media_embeddings(self, request: Request):
+        """The pictures' projected embeddings (one row each) and the model's logit scale for them."""
         import torch
 
-        texts = self._text_embeddings(request.vocabulary)
         pixels = self.processor.image_processor([im.convert("RGB") for im in request.images], return_tensors="pt")
         with torch.inference_mode():
             images = self.model.get_image_features(
                 pixel_values=pixels["pixel_values"].to(self.model.device, self.model.dtype)).pooler_output
-        images = torch.nn.functional.normalize(images.float(), dim=-1)
-        probs = (self.model.logit_scale.exp().float() * images @ texts.T).softmax(dim=-1)
+        return images, self.model.logit_scale
+
+    def run(self, request: Request, progress: Progress) -> Tags:
+        import torch
+
+        texts = self._text_embeddings(request.vocabulary)
+        media, logit_scale = self._media_embeddings(request)
+        media = torch.nn.functional.normalize(media.float(), dim=-1)
+        probs = (logit_scale.exp().float() * media @ texts.T).softmax(dim=-1)
         k = min(request.top_k, len(request.vocabulary))
         top = probs.topk(k, dim=-1)
         tags = [[(request.vocabulary[j], round(float(p), 4)) for p, j in zip(ps.tolist(), js.tolist())]
                 for ps, js in zip(top.values, top.indices)]
-        progress.update(len(request.images), len(request.images), "tagging")
-        return Tags(artifacts=[], tags=tags, embeddings=images.cpu().tolist())
+        progress.update(len(media), len(media), "tagging")
+        return Tags(artifacts=[], tags=tags, embeddings=media.cpu().tolist())
+
+
+class SoundTagger(ZeroShotTagger):
+    """CLAP: each sound against every tag of the sound vocabulary, as CLIP does for pictures; only the
+    sound side differs (resampled to the model's rate, log-mel features, the audio logit scale)."""
+
+    template = SOUND_TEMPLATE
+
+    def _media_embeddings(self, request: Request):
+        import torch
+        import torchaudio
+
+        extractor = self.processor.feature_extractor
+        rate = extractor.sampling_rate
+        waves = [torchaudio.functional.resample(torch.from_numpy(w), r, rate).numpy() if r != rate else w
+                 for w, r in request.sounds]
+        # "repeatpad" fills a short sound to the window; none is longer (Request.check cut them).
+        features = extractor(waves, sampling_rate=rate, return_tensors="pt")
+        with torch.inference_mode():
+            sounds = self.model.get_audio_features(
+                input_features=features["input_features"].to(self.model.device, self.model.dtype),
+                is_longer=features.get("is_longer")).pooler_output
+        return sounds, self.model.logit_scale_a
 
 
 def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Any, list[str]]:
@@ -172,14 +236,17 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Any, list[
     elif config.model_type == "clip":
         from transformers import CLIPModel as Model, CLIPProcessor as Processor
         kind = ZeroShotTagger
+    elif config.model_type == "clap":
+        from transformers import ClapModel as Model, ClapProcessor as Processor
+        kind = SoundTagger
     else:
-        raise InputError(f"{source} is a {config.model_type} model; tagging loads BLIP or CLIP models.")
+        raise InputError(f"{source} is a {config.model_type} model; tagging loads BLIP, CLIP or CLAP models.")
     model = Model.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
     return kind(model, Processor.from_pretrained(source, **_hub_options(kwargs))), []
 
 
 def run(pipe: Captioner | ZeroShotTagger, request: Request, progress: Progress) -> Tags:
-    """Caption or tag the request's pictures with the loaded model."""
+    """Caption or tag the request's pictures (or sounds) with the loaded model."""
     return pipe.run(request, progress)
 
 
@@ -227,6 +294,29 @@ def build_tiny_clip(dest: Path) -> None:
     CLIPModel(config).save_pretrained(dest)
     CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
                   tokenizer=clip_tokenizer()).save_pretrained(dest)
+
+
+def build_tiny_clap(dest: Path) -> None:
+    """ClapModel (HTSAT audio tower, RoBERTa text tower) at 1-2 layers of 16-32 wide, with the feature
+    extractor of laion/clap-htsat-unfused as published (48 kHz, 64 mel bins, hop 480, 10 s window, repeat
+    padding; the 256-wide spectrogram "image" HTSAT reshapes to) and a byte-level RoBERTa tokenizer."""
+    from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, ClapTextConfig
+
+    from pipelines.tiny.tokenizers import roberta_tokenizer
+
+    tokenizer = roberta_tokenizer()
+    text = ClapTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                          num_hidden_layers=2, max_position_embeddings=80, bos_token_id=0, eos_token_id=2,
+                          pad_token_id=1, projection_dim=16)
+    audio = ClapAudioConfig(spec_size=256, num_mel_bins=64, window_size=8, patch_size=4, patch_stride=4, depths=[1, 1],
+                            num_attention_heads=[2, 4], patch_embeds_hidden_size=16, hidden_size=32,
+                            intermediate_size=37, projection_dim=16, enable_fusion=False)
+    config = ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)
+    ClapModel(config).save_pretrained(dest)
+    extractor = ClapFeatureExtractor(feature_size=64, sampling_rate=48_000, hop_length=480, max_length_s=10,
+                                     fft_window_size=1024, truncation="rand_trunc", padding="repeatpad",
+                                     return_attention_mask=False)
+    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(dest)
 
 
 CONTRACT = Task(TASK, Request, artifacts=("report",), text_field=None, concurrent_requests=1)

@@ -144,7 +144,8 @@ def _api_controls() -> SimpleNamespace:
                   gr.Number(24, precision=0, label="page_size")]
         ids, shared = gr.Textbox(label="ids (comma-separated)"), gr.Textbox(label="shared board link")
         limit = gr.Number(24, precision=0, label="limit")
-        board, mode = gr.Textbox(label="board id"), gr.Textbox(AS_PANELS, label=f"mode ({AS_PANELS!r} or {AS_REFERENCE!r})")
+        board = gr.Textbox(label="board id")
+        mode = gr.Textbox(AS_PANELS, label=f"mode ({AS_PANELS!r} or {AS_REFERENCE!r})")
         json_out, file_out = gr.JSON(), gr.File()
         search, zip_button, similar, add = gr.Button(), gr.Button(), gr.Button(), gr.Button()
     return SimpleNamespace(inputs=inputs, ids=ids, shared=shared, limit=limit, board=board, mode=mode, json=json_out,

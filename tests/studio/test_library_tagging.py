@@ -7,6 +7,7 @@ import time
 
 from pipelines.text_to_image import Request
 from studio.jobs import DeviceTurns
+from studio.library import Filters
 from studio.library_tagging import LibraryTagger
 
 
@@ -70,3 +71,70 @@ def test_the_tagger_steps_aside_when_the_device_is_busy(studio):
     finally:
         studio.jobs.turns.leave("busy-job")
     assert tagger.tag_next() is True                     # idle again: the oldest waiting item is tagged
+
+
+def test_the_tiny_clap_twin_tags_a_sound_through_the_production_loader(studio):
+    import numpy as np
+    import pytest
+
+    from pipelines.errors import InputError
+    from pipelines.runner import execute
+    from pipelines.tagging import SOUND_VOCABULARY_FILE, Request, default_vocabulary
+
+    preset = studio.models.preset("tagging", "tiny-clap")
+    pipe = studio.models.get("tagging", "tiny-clap").pipe
+    assert pipe.processor.feature_extractor.sampling_rate == 48_000        # as laion/clap-htsat-unfused
+    assert studio.models.preset("tagging", "clap-htsat-unfused").repo == "laion/clap-htsat-unfused"
+    tone = np.sin(2 * np.pi * 440 * np.arange(16_000 * 2) / 16_000).astype(np.float32)
+    first = execute(studio.models, "tagging", Request(sounds=[(tone, 16_000)], model="tiny-clap"))
+    again = execute(studio.models, "tagging", Request(sounds=[(tone, 16_000)], model="tiny-clap"))
+    vocabulary = default_vocabulary(SOUND_VOCABULARY_FILE)
+    assert len(first.tags[0]) == preset.defaults["top_k"] and all(t in vocabulary for t, _ in first.tags[0])
+    assert first.tags == again.tags                                         # greedy: the same sound, the same tags
+    with pytest.raises(InputError, match="mono"):
+        Request(sounds=[(np.zeros((2, 16_000), np.float32), 16_000)], model="tiny-clap").check(preset)
+    with pytest.raises(InputError, match="1 to 16 sounds"):
+        Request(model="tiny-clap").check(preset)
+
+
+def test_a_published_voice_is_tagged_by_sound_and_found_by_its_tags(studio):
+    from pipelines.speech import Request as SpeechRequest
+
+    tagger = LibraryTagger(studio, start=False)
+    item = studio.produce("speech", SpeechRequest(text="The tide is turning.", model="tiny-vits", seed=3),
+                          session_id="tagging-voice").items[0]
+    caption, tags = tagger.tag(item)
+    assert tags and caption == ""
+    hit = studio.library.search("tagging-voice", f'"{tags[0]}"', Filters(kind="audio")).hits
+    assert [h.item.id for h in hit] == [item.id] and hit[0].tags == tags
+    assert item.id not in [i.id for i in studio.library.untagged(500)]
+
+
+def test_a_visitor_who_arrives_mid_item_waits_for_one_model_call_only(studio):
+    tagger = LibraryTagger(studio, start=False)
+    tagger.quiet_s = 0
+    studio.tagging.pause(600)                        # the studio's own tagger out of the way
+    turns, calls = studio.jobs.turns, []
+    try:
+        item = make_image(studio, "tagging-visitor-4", "a cormorant drying its wings")
+        while studio.library.untagged(1)[0].id != item.id:   # what the background tagger would have done
+            tagger.tag(studio.library.untagged(1)[0])
+        run = tagger._execute
+
+        def execute(request):                        # a visitor's job arrives while the caption is made
+            out = run(request)
+            if not calls:
+                turns.join("arriving-visitor", "arriving-job")
+            calls.append(request.model)
+            return out
+
+        tagger._execute = execute
+        assert tagger.tag_next() is False            # the turn is given back after one model call
+        assert calls == [tagger.captioner]
+        assert turns.wait("arriving-job", 0)         # the visitor holds the device now
+        assert item.id in [i.id for i in studio.library.untagged(10)]   # tagged later
+    finally:
+        turns.leave("arriving-job")
+        studio.tagging.resume()
+    tagger._execute = run
+    assert tagger.tag_next() is True and item.id not in [i.id for i in studio.library.untagged(500)]

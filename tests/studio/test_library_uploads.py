@@ -2,14 +2,15 @@
 visitor's own library, found by its file name at once and by its automatic tags once tagging has run;
 never another visitor's, never in the ZIP of signed files, and deletable like any item."""
 import time
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from studio.library_uploads import index_uploads
 from pipelines.media import InputFile
+from studio.library_uploads import index_uploads
 
 
 def search(client, query="", task="", kind=""):
@@ -61,8 +62,9 @@ def test_the_same_file_twice_is_one_item_and_a_studio_output_is_not_an_upload(st
     picture = tmp_path / "fox.png"
     Image.new("RGB", (32, 32), (200, 80, 20)).save(picture)
     outputs = studio.publisher.cfg.outputs_dir
-    first = index_uploads(studio.library, "uploads-twice", "fill", [InputFile(str(picture), "parentOf", "source")], outputs)
-    again = index_uploads(studio.library, "uploads-twice", "fill", [InputFile(str(picture), "parentOf", "source")], outputs)
+    source = [InputFile(str(picture), "parentOf", "source")]
+    first = index_uploads(studio.library, "uploads-twice", "fill", source, outputs)
+    again = index_uploads(studio.library, "uploads-twice", "fill", source, outputs)
     assert [i.id for i in first] == [i.id for i in again]
     assert studio.library.search("uploads-twice", "fox").total == 1
     assert first[0].path.startswith(str(outputs / "uploads-twice"))
@@ -80,4 +82,4 @@ def test_deleting_an_upload_removes_its_copy_and_its_index_rows(studio, tmp_path
     assert studio.library.delete("someone-else", [item.id]) == 0
     assert studio.library.delete("uploads-delete", [item.id]) == 1
     assert studio.library.search("uploads-delete", "owl").total == 0
-    assert not __import__("pathlib").Path(item.path).exists()
+    assert not Path(item.path).exists()
