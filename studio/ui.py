@@ -2,9 +2,12 @@
 generic tab (studio/task_tab.py), and the queue."""
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +17,7 @@ from studio.sessions import Session, ensure, resolve, serve
 from studio.service import Studio
 
 log = logging.getLogger(__name__)
+STARTUP_PROBE_S = 60.0   # how long launch waits for its own page to answer (see patient_startup_probe)
 
 MORE_TOOLS = "More tools"   # the tab that holds the tabs built from task contracts
 CSS = """
@@ -185,10 +189,41 @@ def launch_options(studio: Studio) -> dict:
     return options
 
 
+@contextmanager
+def patient_startup_probe(deadline_s: float = STARTUP_PROBE_S):
+    """Within it, Gradio's launch waits up to `deadline_s` for its own page.
+
+    Gradio checks that the page it just started answers (`gradio.networking.url_ok`: one HEAD with a
+    3 s timeout, no retry after a timeout) and otherwise refuses to start with "When localhost is not
+    accessible, a shareable link must be created". On a busy CPU host this studio's page (~800 KB of
+    config) took 2-3 s, and the studio failed to start for that reason. The check stays Gradio's;
+    it is only asked again until the deadline."""
+    from gradio import networking
+
+    before = networking.url_ok
+    once = getattr(before, "__wrapped__", before)   # Gradio's own, also when this is nested
+
+    @functools.wraps(once)
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + deadline_s
+        while not once(url):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    networking.url_ok = url_ok
+    try:
+        yield
+    finally:
+        networking.url_ok = before
+
+
 def launch(studio: Studio, **kwargs) -> None:
     from studio import retention
 
     s = studio.settings
     retention.start(s.outputs_dir, studio.gallery, s.retention_days, sessions=studio.sessions)
     demo = build_ui(studio)
-    demo.launch(server_name=s.host, server_port=s.port, share=s.share, **launch_options(studio), **kwargs)
+    with patient_startup_probe():
+        demo.launch(server_name=s.host, server_port=s.port, share=s.share, **launch_options(studio), **kwargs)

@@ -22,6 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def patient_launches():
+    """Every server a test starts waits for its page as `studio serve` does (studio.ui.patient_startup_probe):
+    on a loaded machine Gradio's own 3 s check failed the launch before any test ran."""
+    from studio.ui import patient_startup_probe
+
+    with patient_startup_probe():
+        yield
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("studio-data")
