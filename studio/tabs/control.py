@@ -25,6 +25,7 @@ TASK = "control"
 SOURCE_TITLE = "control source"
 # The prompt does not shape the control image; the preview runs the request's check without asking for one.
 PREVIEW_PROMPT = "control image preview"
+MAP_NAMES = {"lineart": "Line art", "scribble": "The scribble"}   # how the note names a control image
 PREVIEW_FIELDS = ("image", "model", "control_type", "canny_low", "canny_high", "width", "height")
 
 
@@ -56,7 +57,7 @@ def control_preview(studio: Studio, image: str | None, model: str, control_type:
         return None, (f"The {source.width}×{source.height} source is read; depth is estimated when you run, by "
                       "the depth model loaded with the ControlNet.")
     what = (f"Canny edges, thresholds {request.canny_low} and {request.canny_high}"
-            if control_type == "canny" else "The scribble")
+            if control_type == "canny" else MAP_NAMES.get(control_type, control_type.capitalize()))
     lines = [f"{what}, {control.width}×{control.height}: the control image the run will use.", *notices]
     return control, "  \n".join(lines)
 
