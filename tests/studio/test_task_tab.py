@@ -238,6 +238,12 @@ def test_a_joined_field_and_the_scheduler_offer_the_choices_of_the_models_family
     update = dict(zip(variation.preset_fields(), variation.preset_values("tiny-sd3")[1:]))["scheduler"]
     assert update["choices"] == ["default", "flow_euler", "flow_heun"] and update["value"] == "default"
 
+    # an optional join of any family (dubbing's transcriber) offers "none" and every transcription preset
+    with gr.Blocks():
+        dubbing = TaskForm(studio, registry.contract("dubbing"), TabSpec.derive(registry.contract("dubbing")))
+    transcriber = dubbing.widgets["transcriber"].choices
+    assert transcriber[0] == ("none", "") and {n for _, n in transcriber[1:]} == set(studio.models.presets("transcribe"))
+
 
 def square_picture(path, size=(160, 120), box=(50, 30, 110, 90)):
     from PIL import Image, ImageDraw
