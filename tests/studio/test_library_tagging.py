@@ -138,3 +138,16 @@ def test_a_visitor_who_arrives_mid_item_waits_for_one_model_call_only(studio):
         studio.tagging.resume()
     tagger._execute = run
     assert tagger.tag_next() is True and item.id not in [i.id for i in studio.library.untagged(500)]
+
+
+def test_each_tier_tags_with_its_own_models_and_a_real_tier_never_with_a_twin(studio):
+    from types import SimpleNamespace
+
+    from studio.library_tagging import pick_preset
+
+    for tier, blip, clap in (("tiny", "tiny-blip", "tiny-clap"), ("cpu", "blip-base", "clap-htsat-unfused"),
+                             ("standard", "blip-large", "clap-htsat-unfused"),
+                             ("quality", "blip-base", "clap-htsat-unfused")):
+        fake = SimpleNamespace(models=studio.models, settings=SimpleNamespace(default_tier=tier))
+        assert (pick_preset(fake, "blip", ""), pick_preset(fake, "clap", "")) == (blip, clap), tier
+    assert pick_preset(fake, "clip", " clip-vit-l14 ") == "clip-vit-l14"   # the settings' choice goes first
