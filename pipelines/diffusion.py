@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 # torch is imported in the functions that use it: the web app imports the task modules that import this one.
 
@@ -146,3 +146,46 @@ def prompt_notices(pipe, prompt: str, max_sequence_length: int | None = None) ->
         notices.append(f"The prompt is {len(ids)} tokens; the {type(tok).__name__.replace('TokenizerFast', '').replace('Tokenizer', '')} "
                        f"text encoder reads {limit}, so everything after “…{tail}” is ignored by it.")
     return notices
+
+
+def pipeline_over(auto_class: str, base_pipe, **components) -> Any:
+    """A pipeline of another kind (`auto_class`: AutoPipelineForImage2Image, ...ForInpainting,
+    ...ForText2Image) over a loaded pipeline's modules, with `components` added (a ControlNet):
+    no weights copied, the shared pipeline untouched. The base's dtype is passed on purpose:
+    `from_pipe` otherwise casts the new pipeline, whose modules are the shared ones, to float32."""
+    import diffusers
+
+    pipe = getattr(diffusers, auto_class).from_pipe(base_pipe, dtype=base_pipe.dtype, **components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+class SentPrompts(NamedTuple):
+    """The prompts as a pipeline is given them, and what the visitor should be told about them."""
+
+    prompt: str
+    negative: str                       # "" when the model takes none
+    max_sequence_length: int | None     # for pipelines with a T5 encoder (SD3, Flux): 256
+    notices: list[str]
+
+    def kwargs(self) -> dict[str, Any]:
+        """The pipeline-call arguments these prompts make."""
+        kwargs: dict[str, Any] = {"prompt": self.prompt}
+        if self.negative:
+            kwargs["negative_prompt"] = self.negative
+        if self.max_sequence_length:
+            kwargs["max_sequence_length"] = self.max_sequence_length
+        return kwargs
+
+
+def sent_prompts(pipe, prompt: str, negative: str) -> SentPrompts:
+    """The first steps every image-to-image and inpainting run shares: the stripped prompts, the
+    T5 sequence length where the pipeline takes one, notices for a prompt longer than an encoder
+    reads, and a negative prompt dropped (and said) where the model does not use one (Flux)."""
+    prompt, negative = prompt.strip(), negative.strip()
+    max_seq = 256 if accepts(pipe, "max_sequence_length") else None
+    notices = prompt_notices(pipe, prompt, max_seq)
+    if negative and (type(pipe).__name__.startswith("Flux") or not accepts(pipe, "negative_prompt")):
+        notices.append("This model does not use a negative prompt; it was ignored.")
+        negative = ""
+    return SentPrompts(prompt, negative, max_seq, notices)

@@ -24,7 +24,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipelines import safety_checker
 from pipelines.contract import Task, upload
-from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view
+from pipelines.diffusion import accepts, generators, make_scheduler, pipeline_over, request_view, sent_prompts
 from pipelines.errors import InputError
 from pipelines.media import ImageArtifact, Result
 from pipelines.presets import ModelPreset
@@ -232,13 +232,8 @@ BASE_TASK = "text_to_image"
 def from_base(t2i_pipe) -> Any:
     """An inpainting pipeline over a loaded text-to-image pipeline's modules (the model layer calls
     this when a fill preset names a text-to-image preset's weights): no weights copied, and the
-    shared pipeline is not touched. The base's dtype is passed on purpose: `from_pipe` otherwise
-    casts the new pipeline, whose modules are the shared ones, to float32."""
-    from diffusers import AutoPipelineForInpainting
-
-    pipe = AutoPipelineForInpainting.from_pipe(t2i_pipe, dtype=t2i_pipe.dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    shared pipeline is not touched (`pipeline_over`)."""
+    return pipeline_over("AutoPipelineForInpainting", t2i_pipe)
 
 
 def run(pipe, request: Request, progress: Progress) -> Result:
@@ -247,13 +242,8 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     progress.check()
     prep = request.take_prepared()
     notices = list(prep.notices)
-    prompt, negative = _prompts(request)
-    max_seq = 256 if accepts(pipe, "max_sequence_length") else None
-    notices += prompt_notices(pipe, prompt, max_seq)
-    flux = type(pipe).__name__.startswith("Flux")
-    if negative and (flux or not accepts(pipe, "negative_prompt")):
-        notices.append("This model does not use a negative prompt; it was ignored.")
-        negative = ""
+    sent = sent_prompts(pipe, *_prompts(request))
+    notices += sent.notices
     # The new border, a removal and a full mask keep nothing of what was there: they repaint fully.
     full = request.mode in ("extend", "remove") or prep.ran_as == "text_to_image"
     strength = 1.0 if full else float(request.strength)
@@ -271,16 +261,13 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         # BOX averaging then "any coverage" keeps every masked pixel masked at the model's size.
         model_mask = region_crop.resize((mw, mh), Image.Resampling.BOX).point(lambda v: 255 if v else 0)
         kwargs: dict[str, Any] = dict(
-            prompt=prompt, image=crop_img, mask_image=model_mask, height=mh, width=mw,
+            image=crop_img, mask_image=model_mask, height=mh, width=mw,
             num_inference_steps=request.steps, guidance_scale=request.guidance,
             generator=generators([request.seed])[0], output_type="pil",
-            callback_on_step_end=_callback(progress, i * steps_run, total, steps_run, len(prep.plans), i, (mh, mw)))
+            callback_on_step_end=_callback(progress, i * steps_run, total, steps_run, len(prep.plans), i, (mh, mw)),
+            **sent.kwargs())
         if accepts(view, "strength"):
             kwargs["strength"] = strength
-        if negative:
-            kwargs["negative_prompt"] = negative
-        if max_seq:
-            kwargs["max_sequence_length"] = max_seq
         with torch.inference_mode():
             output = view(**kwargs)
         if safety_checker.verdicts(output, 1)[0]:  # blanked by the model's own checker: nothing to hand out
@@ -298,7 +285,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     progress.update(total, total, "done")
 
     image = Image.fromarray(result, "RGB")
-    params = _params(request, prompt, negative, strength, view, prep, crops, image.size)
+    params = _params(request, sent.prompt, sent.negative, strength, view, prep, crops, image.size)
     params["safety_checker"] = safety_checker.state(view)
     if prep.ran_as == "inpaint" and request.crop and len(crops) == 1 and crops[0]["box"] != [0, 0, *image.size]:
         b = crops[0]["box"]

@@ -22,7 +22,8 @@ from PIL import Image
 
 from pipelines import safety_checker
 from pipelines.contract import Task, upload
-from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view, step_callback
+from pipelines.diffusion import (accepts, generators, make_scheduler, pipeline_over, request_view, sent_prompts,
+                                 step_callback)
 from pipelines.errors import InputError
 from pipelines.fill import open_image
 from pipelines.media import ImageArtifact, Result
@@ -159,13 +160,8 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Any, list[
 
 def from_base(t2i_pipe) -> Any:
     """An image-to-image pipeline over a loaded text-to-image pipeline's modules: no weights copied
-    and the shared pipeline untouched. The base's dtype is passed because `from_pipe` otherwise
-    casts the new pipeline, whose modules are the shared ones, to float32."""
-    from diffusers import AutoPipelineForImage2Image
-
-    pipe = AutoPipelineForImage2Image.from_pipe(t2i_pipe, torch_dtype=t2i_pipe.dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    and the shared pipeline untouched (`pipeline_over`)."""
+    return pipeline_over("AutoPipelineForImage2Image", t2i_pipe)
 
 
 def run(pipe, request: Request, progress: Progress) -> Result:
@@ -174,25 +170,17 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     progress.check()
     prep = request.take_prepared()
     notices = list(prep.notices)
-    prompt, negative = request.prompt.strip(), request.negative_prompt.strip()
-    max_seq = 256 if accepts(pipe, "max_sequence_length") else None
-    notices += prompt_notices(pipe, prompt, max_seq)
+    sent = sent_prompts(pipe, request.prompt, request.negative_prompt)
+    notices += sent.notices
     view = request_view(pipe, make_scheduler(pipe, request.scheduler))
     steps_run = max(1, int(request.steps * request.strength))
     width, height = prep.work.size
     kwargs: dict[str, Any] = dict(
-        prompt=prompt, image=prep.work, strength=float(request.strength), num_inference_steps=request.steps,
+        image=prep.work, strength=float(request.strength), num_inference_steps=request.steps,
         guidance_scale=request.guidance, generator=generators([request.seed])[0], output_type="pil",
-        callback_on_step_end=step_callback(progress, steps_run, size=(height, width)))
+        callback_on_step_end=step_callback(progress, steps_run, size=(height, width)), **sent.kwargs())
     if accepts(view, "height"):  # Flux and SD3 take the size; SD reads it from the image
         kwargs.update(height=height, width=width)
-    if negative and accepts(view, "negative_prompt") and not type(view).__name__.startswith("Flux"):
-        kwargs["negative_prompt"] = negative
-    elif negative:
-        notices.append("This model does not use a negative prompt; it was ignored.")
-        negative = ""
-    if max_seq:
-        kwargs["max_sequence_length"] = max_seq
     with torch.inference_mode():
         output = view(**kwargs)
     progress.update(steps_run, steps_run, "done")
@@ -201,7 +189,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     image = output.images[0].convert("RGB")
     if image.size != prep.source_size:
         image = image.resize(prep.source_size, Image.Resampling.LANCZOS)
-    params = _params(request, prompt, negative, view, prep, steps_run)
+    params = _params(request, sent.prompt, sent.negative, view, prep, steps_run)
     params["safety_checker"] = safety_checker.state(view)
     return Result([ImageArtifact(image=image, params=params)], notices)
 
