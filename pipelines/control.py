@@ -24,7 +24,8 @@ from pipelines import safety_checker
 from pipelines.checks import number, whole
 from pipelines.contract import Task, upload
 from pipelines.control_maps import KINDS, control_map, load_depth_estimator
-from pipelines.diffusion import accepts, generators, make_scheduler, prompt_notices, request_view, step_callback
+from pipelines.diffusion import (accepts, generators, make_scheduler, pipeline_over, prompt_notices, request_view,
+                                 step_callback)
 from pipelines.errors import InputError
 from pipelines.fill import open_image
 from pipelines.media import ImageArtifact, Result
@@ -35,6 +36,10 @@ TASK = "control"
 MAX_PROMPT_CHARS = 2000
 # The depth estimator a ControlNet folder without its own `depth_estimator/` uses (Apache-2.0).
 DEPTH_ESTIMATOR = "depth-anything/Depth-Anything-V2-Small-hf"
+# A union ControlNet (xinsir/controlnet-union-sdxl-1.0) is one network for many control types; the
+# type is told by its index, from the model card: 0 openpose, 1 depth, 2 hed/pidi/scribble/ted,
+# 3 canny/lineart/anime_lineart/mlsd, 4 normal, 5 segment.
+UNION_MODES = {"depth": 1, "scribble": 2, "canny": 3, "lineart": 3}
 
 
 @dataclass
@@ -129,6 +134,7 @@ class ControlNet:
     controlnet: Any
     depth_model: Any = None
     depth_processor: Any = None
+    union: bool = False          # a ControlNetUnionModel: the request's control type is passed as its mode
 
 
 @dataclass
@@ -142,10 +148,11 @@ class Joined:
 def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[ControlNet, list[str]]:
     """Load a ControlNet from a folder or hub id (diffusers layout), and a depth estimator: the
     folder's own `depth_estimator/`, else DEPTH_ESTIMATOR when it is on this machine."""
-    from diffusers import AutoModel
+    from diffusers import AutoModel, ControlNetUnionModel
 
     kwargs.pop("weight_file", None)
-    # AutoModel reads the class from the config: ControlNetModel (SD 1.5, SDXL) or FluxControlNetModel.
+    # AutoModel reads the class from the config: ControlNetModel (SD 1.5, SDXL), ControlNetUnionModel
+    # (SDXL union) or FluxControlNetModel.
     net = AutoModel.from_pretrained(source, dtype=dtype, **kwargs).to(device).eval()
     local = Path(source) / "depth_estimator"
     estimator_source = local if local.is_dir() else DEPTH_ESTIMATOR
@@ -154,18 +161,15 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[ControlNet
         model, processor = load_depth_estimator(estimator_source, device, dtype, **extra)
     except (OSError, ValueError):   # not downloaded: depth is refused with a message when asked for
         model = processor = None
-    return ControlNet(net, model, processor), []
+    return ControlNet(net, model, processor, union=isinstance(net, ControlNetUnionModel)), []
 
 
 def join(control: ControlNet, t2i_pipe) -> Joined:
     """diffusers' ControlNet pipeline of the base's family (SD 1.5, SDXL, Flux) over the loaded
-    text-to-image pipeline's modules: nothing copied, the shared pipeline untouched. The base's
-    dtype is passed so `from_pipe` does not cast the shared modules."""
-    from diffusers import AutoPipelineForText2Image
-
-    pipe = AutoPipelineForText2Image.from_pipe(t2i_pipe, controlnet=control.controlnet, dtype=t2i_pipe.dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return Joined(pipe, control)
+    text-to-image pipeline's modules: nothing copied, the shared pipeline untouched (`pipeline_over`)."""
+    # diffusers' auto pipeline maps a union ControlNet in from_pretrained but not in from_pipe: named here.
+    kind = "StableDiffusionXLControlNetUnionPipeline" if control.union else "AutoPipelineForText2Image"
+    return Joined(pipeline_over(kind, t2i_pipe, controlnet=control.controlnet), control)
 
 
 def run(joined: Joined, request: Request, progress: Progress) -> Result:
@@ -188,6 +192,8 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
         generator=generators([request.seed])[0], output_type="pil",
         callback_on_step_end=step_callback(progress, request.steps, size=(request.height, request.width)))
     kwargs["control_image" if accepts(view, "control_image") else "image"] = control   # Flux names it so
+    if joined.control.union:
+        kwargs.update(control_image=[control], control_mode=[UNION_MODES[request.control_type]])
     with torch.inference_mode():
         output = view(**kwargs)
     progress.update(request.steps, request.steps, "done")
@@ -199,6 +205,7 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
                   control_start=request.control_start, control_end=request.control_end, steps=request.steps,
                   guidance=request.guidance, seed=request.seed, width=request.width, height=request.height,
                   control_sha256=hashlib.sha256(control.tobytes()).hexdigest(),
+                  control_mode=UNION_MODES[request.control_type] if joined.control.union else None,
                   scheduler_class=type(view.scheduler).__name__, pipeline=type(view).__name__,
                   safety_checker=safety_checker.state(view))
     return Result([ImageArtifact(image=output.images[0], params=params)], notices)
@@ -238,6 +245,30 @@ def build_tiny_controlnet_sdxl(dest: Path) -> None:
 
     net = ControlNetModel.from_unet(sdxl_components()["unet"])
     _save_tiny_controlnet(dest, net, [net.controlnet_down_blocks, net.controlnet_mid_block])
+
+
+def build_tiny_controlnet_union_sdxl(dest: Path) -> None:
+    """A union ControlNet (xinsir/controlnet-union-sdxl-1.0's ControlNetUnionModel class and file
+    layout) for the tiny SDXL: its UNet's configuration, the control-type transformer at the
+    UNet's first width, random weights."""
+    import inspect
+
+    from diffusers import ControlNetUnionModel
+
+    from pipelines.tiny.image import sdxl_components
+
+    unet = sdxl_components()["unet"]
+    width = unet.config.block_out_channels[0]
+    config = dict(ControlNetUnionModel.from_unet(unet, load_weights_from_unet=False).config)
+    accepted = set(inspect.signature(ControlNetUnionModel.__init__).parameters)
+    # four widths: the condition encoder downsamples 8x, as the VAE does
+    config.update(num_trans_channel=width, num_trans_head=1, num_proj_channel=width,
+                  conditioning_embedding_out_channels=(4, 8, 8, 16))
+    net = ControlNetUnionModel(**{k: v for k, v in config.items() if k in accepted})
+    own = net.state_dict()   # the UNet's encoder weights, as published ControlNets start from them
+    net.load_state_dict({k: v for k, v in unet.state_dict().items() if k in own and own[k].shape == v.shape},
+                        strict=False)
+    _save_tiny_controlnet(dest, net, [net.controlnet_down_blocks, net.controlnet_mid_block, net.spatial_ch_projs])
 
 
 def build_tiny_controlnet_flux(dest: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipelines.control import Request, join
-from pipelines.control_maps import canny_map, depth_map, scribble_map
+from pipelines.control_maps import canny_map, depth_map, lineart_map, scribble_map
 from pipelines.errors import InputError
 from pipelines.media import InputFile
 from pipelines.runner import execute
@@ -34,6 +34,18 @@ def test_the_canny_map_of_a_drawn_square_is_a_square_outline():
     # Each of the four sides is traced along its length.
     for side in (edges[29:32, 32:68], edges[68:71, 32:68], edges[32:68, 29:32].T, edges[32:68, 68:71].T):
         assert side.any(axis=0).all()
+
+
+def test_the_line_art_of_a_drawn_square_is_a_square_outline():
+    """XDoG (OpenCV, no model) strokes the dark side of each contrast step: just inside the black square."""
+    lines = np.asarray(lineart_map(square()).convert("L")) > 64
+    ys, xs = np.nonzero(lines)
+    inside_band = (np.minimum(np.abs(xs - 30), np.abs(xs - 69)) <= 3) | (np.minimum(np.abs(ys - 30), np.abs(ys - 69)) <= 3)
+    assert inside_band.all() and ((xs >= 30) & (xs <= 69) & (ys >= 30) & (ys <= 69)).all()
+    assert not lines[36:64, 36:64].any()
+    for side in (lines[30:34, 34:66], lines[66:70, 34:66], lines[34:66, 30:34].T, lines[34:66, 66:70].T):
+        assert side.any(axis=0).all()
+    assert not np.asarray(lineart_map(Image.new("RGB", (40, 40), (90, 120, 200)))).any()   # flat: no line
 
 
 def test_canny_thresholds_are_adjustable_and_checked():
@@ -80,6 +92,21 @@ def test_a_flux_controlnet_steers_tiny_flux(studio):
     params = result.artifacts[0].params
     assert result.artifacts[0].image.size == (64, 64)
     assert params["pipeline"] == "FluxControlNetPipeline" and params["joined_model"]["model"] == "tiny-flux"
+
+
+def test_the_sdxl_union_controlnet_is_told_the_control_type_as_its_mode(studio):
+    """The tiny twin of xinsir's union ControlNet (ControlNetUnionModel, saved and reloaded) on the tiny
+    SDXL: one network, and the control type's mode changes what it does with the same control image."""
+    common = dict(model="tiny-controlnet-union-sdxl", base_model="tiny-sdxl", steps=1, guidance=1.0)
+    lineart = execute(studio.models, "control", make(control_type="lineart", **common)).artifacts[0]
+    scribble = execute(studio.models, "control", make(control_type="scribble", image=lineart_map(square()),
+                                                      **common)).artifacts[0]
+    assert lineart.params["pipeline"] == "StableDiffusionXLControlNetUnionPipeline"
+    assert (lineart.params["control_mode"], scribble.params["control_mode"]) == (3, 2)
+    assert lineart.params["control_sha256"] == scribble.params["control_sha256"]    # the same control image
+    assert type(studio.models.get("control", "tiny-controlnet-union-sdxl").pipe.controlnet).__name__ == \
+        "ControlNetUnionModel"
+    assert not np.array_equal(np.asarray(lineart.image), np.asarray(scribble.image))  # the mode reached the net
 
 
 def test_a_controlnet_of_another_family_is_refused_naming_the_matching_ones(studio):
