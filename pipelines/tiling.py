@@ -1,4 +1,5 @@
-"""Tiled inference for image-to-image networks (upscalers): bounded memory, no seams.
+"""Tiled inference for image-to-image work (upscalers, a creative image-to-image pass): bounded
+memory, no seams.
 
 The source is cut into a grid of tiles; each is read with `overlap` extra source pixels on every
 side it shares with a neighbour, so the network sees context there. In each shared strip the two
@@ -10,7 +11,7 @@ of the result, never a float copy of all of it.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -67,10 +68,9 @@ def ramp_weights(lo: int, hi: int, core_lo: int, core_hi: int, before: int, afte
     return w.astype(np.float32)
 
 
-def run_tile(pipe: Any, pixels: np.ndarray, out_size: tuple[int, int], weights: Any) -> Any:
+def run_tile(pipe: Any, pixels: np.ndarray, out_size: tuple[int, int]) -> Any:
     """The network's output for one tile of uint8 RGB `pixels`: a float32 CPU tensor (h, w, 3) in
-    [0, 255], scaled to `out_size` (w, h) when the network's factor differs from the pass's, and
-    multiplied by the blend `weights` (h, w)."""
+    [0, 255], scaled to `out_size` (w, h) when the network's factor differs from the pass's."""
     import torch
     import torch.nn.functional as F
 
@@ -86,7 +86,7 @@ def run_tile(pipe: Any, pixels: np.ndarray, out_size: tuple[int, int], weights: 
         y = pipe.net(x)[..., : h * pipe.scale, : w * pipe.scale].float()
         if (y.shape[-1], y.shape[-2]) != out_size:
             y = F.interpolate(y, size=(out_size[1], out_size[0]), mode="bicubic", antialias=True, align_corners=False)
-        y = y[0].cpu().clamp_(0, 1).mul_(weights.mul(255.0)).permute(1, 2, 0)
+        y = y[0].cpu().clamp_(0, 1).mul_(255.0).permute(1, 2, 0)
     return y
 
 
@@ -94,10 +94,31 @@ def upscale_tiled(pipe: Any, source: Image.Image, factor: float, tile: int, over
                   progress: Progress, done: int = 0, total: int | None = None) -> tuple[Image.Image, int]:
     """`source` enlarged `factor` times by `pipe` (an Upscaler), tile by tile; progress per tile,
     and a cancel is honoured between tiles. Returns the image and the number of tiles run."""
+    return blend_tiled(source, factor, tile, overlap, lambda pixels, size: run_tile(pipe, pixels, size),
+                       progress, done, total, "upscaling tile")
+
+
+# render(pixels: uint8 (h, w, 3) array of a tile with its context, out_size: (w, h)) -> a float32
+# CPU tensor (h', w', 3) in [0, 255] of out_size: what one tile becomes.
+Render = Callable[[np.ndarray, tuple[int, int]], Any]
+
+
+def blend_tiled(source: Image.Image, factor: float, tile: int, overlap: int, render: Render, progress: Progress,
+                done: int = 0, total: int | None = None, stage: str = "tile") -> tuple[Image.Image, int]:
+    """`source` made `factor` times larger (1: the same size) by `render`, tile by tile, the tiles'
+    outputs blended across their overlaps; progress per tile ("<stage> 3/12"), and a cancel is
+    honoured between tiles. Returns the image and the number of tiles run."""
+    import torch
+
+    with torch.inference_mode():   # the tiles' outputs are inference tensors, added in place
+        return _blend(source, float(factor), tile, overlap, render, progress, done, total, stage)
+
+
+def _blend(source: Image.Image, f: float, tile: int, overlap: int, render: Render, progress: Progress,
+           done: int, total: int | None, stage: str) -> tuple[Image.Image, int]:
     import torch
 
     w, h = source.size
-    f = float(factor)
     out_w, out_h = round(w * f), round(h * f)
     src = np.asarray(source.convert("RGB"))
     rows = tile_plan(w, h, tile, overlap)
@@ -120,10 +141,10 @@ def upscale_tiled(pipe: Any, source: Image.Image, factor: float, tile: int, over
             ox0, ox1 = round(lo_x * f), round(hi_x * f)
             wy = ramp_weights(lo_y, hi_y, t.y0, t.y1, t.top, t.bottom, f)
             wx = ramp_weights(lo_x, hi_x, t.x0, t.x1, t.left, t.right, f)
-            weights = torch.from_numpy(np.outer(wy, wx))
-            band[:, ox0:ox1] += run_tile(pipe, src[lo_y:hi_y, lo_x:hi_x], (ox1 - ox0, band_hi - band_lo), weights)
+            weights = torch.from_numpy(np.outer(wy, wx))[..., None]
+            band[:, ox0:ox1] += render(src[lo_y:hi_y, lo_x:hi_x], (ox1 - ox0, band_hi - band_lo)).mul_(weights)
             count += 1
-            progress.update(done + count, total, f"upscaling tile {done + count}/{total}")
+            progress.update(done + count, total, f"{stage} {done + count}/{total}")
         # Rows above the strip shared with the next band are final.
         final_hi = round((t0.y1 - t0.bottom) * f) - band_lo
         finished = band[:final_hi].clamp_(0, 255).add_(0.5).to(torch.uint8).numpy()

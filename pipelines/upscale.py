@@ -9,6 +9,11 @@ band of rows, not for the whole picture, 3. the result at exactly `scale` times 
 
 A network whose own factor is larger than asked (4x net, 2x asked) has each tile's output scaled
 down before blending; one whose factor is smaller (2x net, 4x asked) runs twice.
+
+A "creative" upscale (`creative_model`: a variation preset) then adds detail by a tiled
+image-to-image pass at low strength over the super-resolved picture (pipelines/creative_pass.py),
+on the text-to-image model's own loaded weights: the runner holds that preset beside the upscaler
+(`Task.joins`: an optional `Join` of any family) and `join` puts the two together.
 """
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ from typing import Any
 
 from PIL import Image
 
-from pipelines.checks import whole
-from pipelines.contract import Task, upload
+from pipelines import safety_checker
+from pipelines.checks import number, whole
+from pipelines.contract import Join, Task, upload
 from pipelines.errors import InputError, PresetError
 from pipelines.fill import open_image
 from pipelines.media import ImageArtifact, Result
@@ -48,6 +54,14 @@ class Request:
     scale: int = field(default=4, metadata={"lo": MIN_SCALE, "hi": MAX_SCALE})
     tile: int = field(default=256, metadata={"lo": 32, "hi": 1024})
     overlap: int = field(default=16, metadata={"lo": 0, "hi": 128})
+    # the creative pass: a variation preset ("" for none), and how it adds detail
+    creative_model: str = ""
+    creative_prompt: str = ""
+    creative_strength: float = field(default=0.3, metadata={"lo": 0.0, "hi": 1.0})
+    creative_steps: int = field(default=20, metadata={"lo": 1, "hi": 150})
+    creative_guidance: float = field(default=5.0, metadata={"lo": 0.0, "hi": 30.0})
+    creative_tile: int = field(default=512, metadata={"lo": 32, "hi": 1024})
+    seed: int = 0
     # gallery id of the source when it is an earlier output: set by the studio, not typed (no widget)
     parent_id: str = field(default="", metadata={"internal": True})
 
@@ -65,6 +79,7 @@ class Request:
         if not isinstance(self.parent_id, str):
             raise InputError("Parent id must be text.")
         notices: list[str] = []
+        self._check_creative(preset, notices)
         if self.overlap > self.tile // 4:  # the blend strips of one tile's two sides must not meet
             notices.append(f"Overlap {self.overlap} px was lowered to {self.tile // 4} px, a quarter of the tile.")
             self.overlap = self.tile // 4
@@ -73,6 +88,33 @@ class Request:
         w, h = source.size
         check_result_size(w, h, self.scale, limit)
         self._prepared = (source, notices)
+
+    def _check_creative(self, preset: ModelPreset, notices: list[str]) -> None:
+        """The creative pass's fields (checked whether or not it runs: a typo is said at once)."""
+        for name in ("creative_model", "creative_prompt"):
+            if not isinstance(getattr(self, name), str):
+                raise InputError(f"{name.replace('_', ' ').capitalize()} must be text.")
+        limit = preset.limit("max_prompt_chars", 2000)
+        if len(self.creative_prompt) > limit:
+            raise InputError(f"The creative prompt is longer than {limit} characters; shorten it.")
+        self.creative_steps, self.seed = whole("Creative steps", self.creative_steps), whole("Seed", self.seed)
+        self.creative_tile = whole("Creative tile", self.creative_tile)
+        self.creative_strength = number("Creative strength", self.creative_strength)
+        self.creative_guidance = number("Creative guidance", self.creative_guidance)
+        for label, value, lo, hi in (("Creative strength", self.creative_strength, 0, 1),
+                                     ("Creative steps", self.creative_steps, 1, 150),
+                                     ("Creative guidance", self.creative_guidance, 0, 30),
+                                     ("Creative tile", self.creative_tile, 32, 1024), ("Seed", self.seed, 0, 2**32 - 1)):
+            if not lo <= value <= hi:
+                raise InputError(f"{label} {value:g} is out of range: use {lo} to {hi}.")
+        if self.creative_model and 0 < self.creative_strength * self.creative_steps < 1:
+            raise InputError(f"With creative strength {self.creative_strength:g}, {self.creative_steps} step(s) run "
+                             f"no denoising step: use at least {math.ceil(1 / self.creative_strength)} steps, or "
+                             "strength 0 for the VAE alone.")
+        if self.creative_tile % 16:  # Flux and SD3 latents need 16 px
+            notices.append(f"Creative tile {self.creative_tile} px was rounded to {self.creative_tile // 16 * 16} px, "
+                           "a multiple of 16 as the models need.")
+            self.creative_tile = self.creative_tile // 16 * 16
 
     def take_prepared(self) -> tuple[Image.Image, list[str]]:
         """The source `check` read, handed over once (the job record keeps the request, not the image)."""
@@ -161,25 +203,55 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Upscaler, 
                     descriptor.architecture.name, path.name), notices
 
 
-def run(pipe: Upscaler, request: Request, progress: Progress) -> Result:
-    """Upscale the source by `request.scale`; one artifact, signed later with the source as parent."""
+@dataclass
+class Upscaling:
+    """What a job runs: the upscaler and, for a creative upscale, the image-to-image pipeline."""
+
+    upscaler: Upscaler
+    img2img: Any = None
+
+
+def join(upscaler: Upscaler, img2img) -> Upscaling:
+    """The upscaler with the variation preset's image-to-image pipeline the runner holds for the
+    creative pass (None for a plain upscale): a view over the text-to-image weights, no copy."""
+    return Upscaling(upscaler, img2img)
+
+
+def run(pipe: Upscaling, request: Request, progress: Progress) -> Result:
+    """Upscale the source by `request.scale`, then add detail when a creative model is named; one
+    artifact, signed later with the source as parent."""
+    from pipelines.creative_pass import Withheld, creative_pass, tile_count
+
     progress.check()
     source, notices = request.take_prepared()
-    passes = passes_for(request.scale, pipe.scale)
+    net = pipe.upscaler
+    passes = passes_for(request.scale, net.scale)
     image, tiles_done = source, 0
     total = sum(len(row) for k in range(len(passes))
-                for row in tile_plan(*_size_at(source.size, pipe.scale, k), request.tile, request.overlap))
+                for row in tile_plan(*_size_at(source.size, net.scale, k), request.tile, request.overlap))
+    sr_tiles = total
+    creative = bool(request.creative_model)
+    if creative:
+        total += tile_count((source.width * request.scale, source.height * request.scale), request.creative_tile)
     for factor in passes:
-        image, done = upscale_tiled(pipe, image, factor, request.tile, request.overlap, progress, tiles_done, total)
+        image, done = upscale_tiled(net, image, factor, request.tile, request.overlap, progress, tiles_done, total)
         tiles_done += done
-    progress.update(total, total, "done")
     params = dict(task=TASK, scale=request.scale, tile=request.tile, overlap=request.overlap,
                   parent_id=request.parent_id, source_width=source.width, source_height=source.height,
-                  width=image.width, height=image.height, network_scale=pipe.scale, passes=len(passes),
-                  tiles=total, architecture=pipe.architecture, weights_file=pipe.file)
-    if request.scale != pipe.scale:
-        notices.append(f"This network enlarges {pipe.scale}x; the {request.scale}x result was made in "
-                       f"{len(passes)} pass(es){' and scaled down to the exact size' if passes[-1] < pipe.scale else ''}.")
+                  width=image.width, height=image.height, network_scale=net.scale, passes=len(passes),
+                  tiles=sr_tiles, architecture=net.architecture, weights_file=net.file, creative=creative)
+    if request.scale != net.scale:
+        notices.append(f"This network enlarges {net.scale}x; the {request.scale}x result was made in "
+                       f"{len(passes)} pass(es){' and scaled down to the exact size' if passes[-1] < net.scale else ''}.")
+    if creative:
+        try:
+            image, creative_params, creative_notices = creative_pass(pipe.img2img, image, request, progress,
+                                                                     tiles_done, total)
+        except Withheld:
+            return Result([], notices + [safety_checker.withheld_notice(1, 1, request.seed)])
+        params.update(creative_params)
+        notices += creative_notices
+    progress.update(total, total, "done")
     return Result([ImageArtifact(image=image, params=params)], notices)
 
 
@@ -254,4 +326,5 @@ def download(preset: ModelPreset) -> Path:
 
 
 CONTRACT = Task(TASK, Request, artifacts=("image",), text_field=None, is_downloaded=is_downloaded,
-                download=download, tab="Upscale", edit_action="c2pa.resized")
+                download=download, tab="Upscale", edit_action="c2pa.resized",
+                joins=(Join("variation", "creative_model", same_family=False, optional=True),), join=join)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.errors import Cancelled, InputError
+from pipelines.errors import Cancelled, InputError, PresetError
 from pipelines.media import InputFile
 from pipelines.progress import Progress
 from pipelines.runner import execute
@@ -147,3 +147,94 @@ def test_4x_of_3000x2000_is_tiled_with_bounded_memory_and_no_seam(tmp_path):
         inside = np.delete(steps, [c - 1 for c in cuts])
         # At every tile border the step between neighbouring pixels is no larger than inside tiles.
         assert max(steps[c - 1] for c in cuts) <= inside.max() + 1e-6
+
+
+# ---- the creative pass: a tiled image-to-image pass over the super-resolved picture (tiny SD 1.5's
+# own weights through the variation preset), blended with the upscaler's tiling code
+
+def smooth_picture(w: int = 32, h: int = 24) -> Image.Image:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 6 + 40, y * 8 + 30, 200 - x * 3], -1) + rng.normal(0, 10, (h, w, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def creative(studio, strength: float, progress: Progress | None = None, **kw):
+    request = Request(image=smooth_picture(), model="tiny-compact-x4", scale=4, tile=32, overlap=4,
+                      creative_model="tiny-sd15", creative_strength=strength, creative_steps=2, creative_tile=64, **kw)
+    return execute(studio.models, "upscale", request, progress or Progress())
+
+
+def whole_vae_round_trip(pipe, image: Image.Image) -> np.ndarray:
+    """The plain upscale through the tiny VAE at once, its latent's mean: what a pass that changes
+    nothing gives (the random VAE does not reproduce its input; a trained one nearly does)."""
+    with torch.inference_mode():
+        x = pipe.image_processor.preprocess(image)
+        decoded = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode()).sample
+    return pipe.image_processor.postprocess(decoded, output_type="np")[0] * 255
+
+
+def test_creative_pass_at_strength_0_is_the_plain_upscale_through_the_vae(studio):
+    plain = execute(studio.models, "upscale", Request(image=smooth_picture(), model="tiny-compact-x4", scale=4,
+                                                      tile=32, overlap=4)).artifacts[0]
+    kept, detailed = creative(studio, 0.0).artifacts[0], creative(studio, 0.5).artifacts[0]
+    p = np.asarray(plain.image, np.float32)
+    round_trip = whole_vae_round_trip(studio.models.get("variation", "tiny-sd15").pipe, plain.image)
+    near = lambda a: np.abs(np.asarray(a.image, np.float32) - round_trip).mean()  # noqa: E731
+    # Tiled, the strength-0 pass is the VAE's reproduction of the plain upscale: much nearer to the
+    # whole-picture round trip than the plain upscale itself is; denoising moves it further away.
+    assert near(kept) < 0.5 * np.abs(p - round_trip).mean()
+    assert near(detailed) > near(kept)
+    params = detailed.params
+    assert (params["creative"], params["creative_model"], params["creative_tiles"], params["creative_steps_run"]) == \
+        (True, "tiny-sd15", 4, 1)
+    assert params["creative_pipeline"] == "StableDiffusionImg2ImgPipeline" and params["tiles"] == 1
+    assert params["joined_model"]["model"] == "tiny-sd15" and detailed.image.size == (128, 96)
+    # The variation view runs on the text-to-image model's modules: no second copy of the weights.
+    t2i = studio.models.get("text_to_image", "tiny-sd15").pipe
+    assert studio.models.get("variation", "tiny-sd15").pipe.unet is t2i.unet
+    # Seamless: at the creative tiles' border (column 64, row 48) the step between neighbouring
+    # pixels is no larger than inside the tiles (the criterion of the 3000×2000 test).
+    out = np.asarray(detailed.image, np.float32)
+    col, row = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2)), np.abs(np.diff(out, axis=0)).mean(axis=(1, 2))
+    assert col[63] <= np.delete(col, 63).max() and row[47] <= np.delete(row, 47).max()
+
+
+def test_creative_progress_per_tile_and_cancel(studio):
+    stages, progress = [], None
+
+    def listen(event):
+        stages.append(event.stage)
+        if event.stage == "adding detail, tile 3/5":
+            progress.cancel_event.set()
+
+    progress = Progress(listen)
+    with pytest.raises(Cancelled):
+        creative(studio, 0.5, progress)
+    tiles = [s for s in stages if "tile" in s]
+    assert tiles == ["upscaling tile 1/5", "adding detail, tile 2/5", "adding detail, tile 3/5"]
+
+
+@pytest.mark.parametrize("fields,error,message", [
+    (dict(creative_strength=1.5), InputError, "Creative strength 1.5 is out of range"),
+    (dict(creative_strength=0.2, creative_steps=2), InputError, "run no denoising step"),
+    (dict(creative_model="no-such-model"), PresetError, "Unknown model preset 'no-such-model' for variation"),
+])
+def test_bad_creative_fields_are_refused(studio, fields, error, message):
+    request = Request(image=smooth_picture(), model="tiny-compact-x4", scale=2, **{"creative_model": "tiny-sd15",
+                                                                                 **fields})
+    with pytest.raises(error, match=message):
+        execute(studio.models, "upscale", request)
+
+
+def test_published_creative_upscale_is_a_signed_resize_recording_the_pass(studio, tmp_path):
+    source = tmp_path / "source.png"
+    smooth_picture().save(source)
+    request = Request(image=str(source), model="tiny-compact-x4", scale=2, tile=32, creative_model="tiny-sd15",
+                      creative_strength=0.5, creative_steps=2, creative_tile=64)
+    outcome = studio.produce("upscale", request, "creative-session",
+                             inputs=[InputFile(str(source), "parentOf", "source image")])
+    report = studio.publisher.verify(outcome.items[0].path)
+    assert report.state in ("Valid", "Trusted") and Image.open(outcome.items[0].path).size == (64, 48)
+    assert [a.split(" (")[0] for a in report.card["actions"]] == ["opened", "resized"]
+    assert outcome.items[0].params["creative_strength"] == 0.5
