@@ -104,7 +104,8 @@ class Request:
         for label, value, lo, hi in (("Creative strength", self.creative_strength, 0, 1),
                                      ("Creative steps", self.creative_steps, 1, 150),
                                      ("Creative guidance", self.creative_guidance, 0, 30),
-                                     ("Creative tile", self.creative_tile, 32, 1024), ("Seed", self.seed, 0, 2**32 - 1)):
+                                     ("Creative tile", self.creative_tile, 32, 1024),
+                                     ("Seed", self.seed, 0, 2**32 - 1)):
             if not lo <= value <= hi:
                 raise InputError(f"{label} {value:g} is out of range: use {lo} to {hi}.")
         if self.creative_model and 0 < self.creative_strength * self.creative_steps < 1:

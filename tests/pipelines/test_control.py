@@ -40,7 +40,8 @@ def test_the_line_art_of_a_drawn_square_is_a_square_outline():
     """XDoG (OpenCV, no model) strokes the dark side of each contrast step: just inside the black square."""
     lines = np.asarray(lineart_map(square()).convert("L")) > 64
     ys, xs = np.nonzero(lines)
-    inside_band = (np.minimum(np.abs(xs - 30), np.abs(xs - 69)) <= 3) | (np.minimum(np.abs(ys - 30), np.abs(ys - 69)) <= 3)
+    inside_band = ((np.minimum(np.abs(xs - 30), np.abs(xs - 69)) <= 3)
+                   | (np.minimum(np.abs(ys - 30), np.abs(ys - 69)) <= 3))
     assert inside_band.all() and ((xs >= 30) & (xs <= 69) & (ys >= 30) & (ys <= 69)).all()
     assert not lines[36:64, 36:64].any()
     for side in (lines[30:34, 34:66], lines[66:70, 34:66], lines[34:66, 30:34].T, lines[34:66, 66:70].T):
