@@ -5,7 +5,9 @@ caption and tags) and `library_fts`, an FTS5 table over its words (prompt, task,
 shot text, caption, tags). A gallery row's deletion removes its index rows by trigger, whatever
 deletes it (the Library tab, retention); a published item is indexed by the studio's post-publish
 hook, and any gallery row the index does not have yet (a storyboard export, rows from before the
-library) is indexed on the owner's next search.
+library) is indexed on the owner's next search. An accepted upload is indexed too (task "upload",
+studio/library_uploads.py): its file row lives in `library_uploads`, with the gallery's columns, so
+every read of an item's file looks in both (FILE_TABLES).
 
 A visitor's words are data, never query syntax: each word becomes a quoted FTS5 string, so quotes,
 AND/OR/NOT/NEAR, `-`, `^`, `:` and parentheses typed by a visitor are only text. The syntax a
