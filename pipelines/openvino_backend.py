@@ -120,9 +120,10 @@ def _module_base():
         """A torch module face for a compiled OpenVINO model: diffusers asks modules for device,
         dtype and config; each wrapper (one per request) has its own infer request."""
 
-        def __init__(self, compiled, original):
+        def __init__(self, component, original):
             super().__init__()
-            self.request = compiled.create_infer_request()
+            self.component = component
+            self.requests: dict[tuple, Any] = {}   # one infer request per shape this wrapper ran
             self.config = original.config
             self.out_dtype = original.dtype
 
@@ -136,7 +137,11 @@ def _module_base():
 
         def infer(self, *inputs):
             feed = [x.detach().to(torch.float32).numpy() for x in inputs]
-            out = self.request.infer(feed, share_inputs=True)
+            shapes = tuple(tuple(x.shape) for x in feed)
+            request = self.requests.get(shapes)
+            if request is None:
+                request = self.requests[shapes] = self.component.for_shapes(shapes).create_infer_request()
+            out = request.infer(feed, share_inputs=True)
             return torch.from_numpy(out[0].copy()).to(self.out_dtype)
 
     return OVModule
@@ -153,9 +158,9 @@ def _classes():
     class UNet(base):
         """Called as diffusers calls a UNet2DConditionModel."""
 
-        def __init__(self, compiled, unet):
-            super().__init__(compiled, unet)
-            self.names = [port.any_name for port in compiled.inputs]
+        def __init__(self, component, unet):
+            super().__init__(component, unet)
+            self.names = component.names
             if "add_embedding" in unet._modules:  # SDXL's pipeline reads its input width
                 self.add_embedding = unet.add_embedding
 
@@ -182,11 +187,11 @@ def _classes():
 _CLASSES: dict[str, Any] = {}
 
 
-def OVUNet(compiled, unet):  # noqa: N802 - reads as the class it builds
-    """A UNet wrapper over the compiled model."""
-    return _classes()["OVUNet"](compiled, unet)
+def OVUNet(component, unet):  # noqa: N802 - reads as the class it builds
+    """A UNet wrapper over the exported component (pipelines.openvino_export.Component)."""
+    return _classes()["OVUNet"](component, unet)
 
 
-def OVDecoder(compiled, vae):  # noqa: N802
-    """A VAE-decoder wrapper over the compiled model."""
-    return _classes()["OVDecoder"](compiled, vae)
+def OVDecoder(component, vae):  # noqa: N802
+    """A VAE-decoder wrapper over the exported component."""
+    return _classes()["OVDecoder"](component, vae)

@@ -1,8 +1,11 @@
 """Export of a diffusers pipeline's UNet and VAE decoder to OpenVINO, and the export cache.
 
 Each component is converted with `openvino.convert_model` (traced from the loaded module, with
-dynamic batch and spatial sizes, so one export serves every size and batch), saved under
-`<root>/<component>-<key>/`, and compiled for the CPU. The key hashes the component's class,
+dynamic batch and spatial sizes, so one export serves every size and batch) and saved under
+`<root>/<component>-<key>/`. It is compiled per request shape (`Component.for_shapes`): the CPU
+plugin's kernels for a static shape are faster than its dynamic-shape path (bench/cpu_backends.py
+measures both), so each size and batch gets its own compiled model, the latest few kept in memory and
+their compiled blobs in `<root>/compiled` (OpenVINO's CACHE_DIR) so a restart does not recompile. The key hashes the component's class,
 config and a sample of every weight tensor (so a LoRA fused at load gets its own export, and a
 new revision of the weights too), the OpenVINO version and this module's format. A folder counts
 only when its `done.json` marker is there and the files have the sizes it records; anything else
@@ -14,7 +17,9 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,38 +30,76 @@ FORMAT = 1            # bump when what is exported changes
 MARKER = "done.json"
 LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder"}
 FILES = ("model.xml", "model.bin")
+KEEP_SHAPES = 2       # compiled shapes kept per component: each holds its own copy of the weights
 
 
 class ExportError(RuntimeError):
     """The export of one component failed; the message names it."""
 
 
-def compile_components(pipe, root: Path, source: str, progress: Progress) -> dict[str, Any]:
-    """{"unet": compiled, "vae_decoder": compiled} for `pipe`, exported on first use."""
+def compile_components(pipe, root: Path, source: str, progress: Progress) -> dict[str, "Component"]:
+    """{"unet": Component, "vae_decoder": Component} for `pipe`, exported on first use."""
     import openvino as ov
 
     core = ov.Core()
     specs = {"unet": unet_spec(pipe.unet), "vae_decoder": decoder_spec(pipe.vae)}
-    compiled = {}
+    components = {}
     for done, (name, (module, build)) in enumerate(specs.items()):
         progress.update(done, len(specs), f"preparing the OpenVINO {LABELS[name]}")
         folder = Path(root) / f"{name}-{cache_key(module)[:24]}"
-        compiled[name] = load_or_export(core, folder, name, build, source)
-    return compiled
+        components[name] = Component(core, load_or_export(core, folder, name, build, source), Path(root) / "compiled")
+    return components
 
 
-def load_or_export(core, folder: Path, name: str, build: Callable, source: str):
-    """Compile the cached export in `folder`, exporting it first when missing or damaged."""
+def load_or_export(core, folder: Path, name: str, build: Callable, source: str) -> Path:
+    """The model.xml of the cached export in `folder`, exported first when missing or damaged."""
     if not is_complete(folder):
         if folder.exists():
             log.warning("OpenVINO export cache %s is incomplete or damaged: rebuilding it", folder)
         export(folder, name, build, source)
     try:
-        return core.compile_model(core.read_model(folder / "model.xml"), "CPU")
+        core.read_model(folder / "model.xml")
     except RuntimeError:  # sizes matched but the files do not read: rebuild once
         log.warning("OpenVINO export %s does not read: rebuilding it", folder)
         export(folder, name, build, source)
-        return core.compile_model(core.read_model(folder / "model.xml"), "CPU")
+    return folder / "model.xml"
+
+
+def compile_config(cache_dir: Path | None) -> dict[str, Any]:
+    """The CPU plugin's settings for one request at a time: latency, every core PyTorch uses
+    (OpenVINO's own default can count fewer), compiled blobs kept in `cache_dir`."""
+    import torch
+
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+    if cache_dir is not None:
+        config["CACHE_DIR"] = str(cache_dir)
+    return config
+
+
+class Component:
+    """One exported model, compiled for each static input shape it is asked for (the latest
+    KEEP_SHAPES kept). Thread-safe: requests of the same shape share one compiled model."""
+
+    def __init__(self, core, path: Path, cache_dir: Path | None):
+        self.core, self.path, self.cache_dir = core, path, cache_dir
+        self.names = [port.any_name for port in core.read_model(path).inputs]
+        self.compiled: OrderedDict[tuple, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def for_shapes(self, shapes: tuple[tuple[int, ...], ...]):
+        """The model compiled for inputs of these shapes (in the order of `names`)."""
+        with self.lock:
+            if shapes in self.compiled:
+                self.compiled.move_to_end(shapes)
+                return self.compiled[shapes]
+            import openvino as ov
+
+            model = self.core.read_model(self.path)
+            model.reshape({name: ov.PartialShape(list(shape)) for name, shape in zip(self.names, shapes)})
+            self.compiled[shapes] = self.core.compile_model(model, "CPU", compile_config(self.cache_dir))
+            while len(self.compiled) > KEEP_SHAPES:
+                self.compiled.popitem(last=False)
+            return self.compiled[shapes]
 
 
 def is_complete(folder: Path) -> bool:
@@ -98,7 +141,10 @@ def cache_key(module) -> str:
     import openvino as ov
 
     digest = hashlib.sha256(f"{type(module).__name__}|{ov.get_version()}|{FORMAT}|".encode())
-    digest.update(json.dumps(dict(module.config), sort_keys=True, default=str).encode())
+    # the config's own bookkeeping ("_use_default_values", a list in set order that changes with each
+    # process's hash seed; the library version) is left out: it would make every restart re-export
+    config = {k: v for k, v in module.config.items() if not k.startswith("_")}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for key, tensor in module.state_dict().items():
         digest.update(f"{key}{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().flatten()[:64].float().numpy().tobytes())

@@ -78,6 +78,35 @@ def test_export_cache_is_reused_by_a_second_request_and_after_a_restart(studio, 
     assert calls == []
 
 
+def test_each_request_shape_gets_a_static_compiled_model_kept_for_reuse(exported, export_dir, tmp_path):
+    import openvino
+
+    decoder = next(export_dir.glob("vae_decoder-*")) / "model.xml"
+    component = openvino_export.Component(openvino.Core(), decoder, tmp_path / "compiled")
+    small = component.for_shapes(((1, 4, 8, 8),))
+    assert small.input(0).get_partial_shape().is_static
+    assert tuple(small.input(0).get_shape()) == (1, 4, 8, 8)
+    assert component.for_shapes(((1, 4, 8, 8),)) is small   # the same shape: compiled once
+    for size in (12, 16):   # newer shapes push the oldest out of memory...
+        component.for_shapes(((1, 4, size, size),))
+    assert list(component.compiled) == [((1, 4, 12, 12),), ((1, 4, 16, 16),)]
+    assert any((tmp_path / "compiled").iterdir())   # ...its compiled blob stays on disk for a restart
+
+
+def test_the_export_cache_key_ignores_config_bookkeeping_that_changes_with_each_process():
+    import torch
+
+    def module(in_channels, defaults):
+        linear = torch.nn.Linear(2, 2, bias=False)
+        torch.nn.init.ones_(linear.weight)
+        linear.config = {"in_channels": in_channels, "_use_default_values": defaults}   # set order: per process
+        return linear
+
+    key = openvino_export.cache_key(module(4, ["a", "b"]))
+    assert openvino_export.cache_key(module(4, ["b", "a"])) == key
+    assert openvino_export.cache_key(module(8, ["a", "b"])) != key
+
+
 def test_a_damaged_export_cache_is_detected_and_rebuilt(studio, exported, export_dir, monkeypatch):
     decoder = next(export_dir.glob("vae_decoder-*"))
     bin_file = decoder / "model.bin"
