@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 MEDIA = ("image", "audio", "video")           # kinds of an uploaded input file
 KINDS = ("text", "whole", "number", "flag", "choice", "other") + MEDIA
@@ -91,6 +91,9 @@ class Task:
     dtypes: tuple[str, ...] | None = None    # the dtypes it runs in; None: any the device offers
     styled: bool = False                     # the request has apply_style(StylePreset)
     edit_action: str = "c2pa.edited"         # the C2PA action of an output made from a parentOf input
+    # further actions of that edit that depend on the request's recorded parameters (an upscale
+    # with a creative pass: c2pa.resized, then c2pa.edited)
+    more_edit_actions: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
     uses_gpu: bool = True                    # False: a Ray replica asks for no GPU by default
     concurrent_requests: int = 1             # requests one loaded pipeline may run at once (1: not safe to share)
     tab: str | None = None                   # the label of the generic tab built from this contract (None: no

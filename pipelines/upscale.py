@@ -326,6 +326,11 @@ def download(preset: ModelPreset) -> Path:
     return weights_file(preset.repo, preset.weight_file, preset.revision)
 
 
+def creative_edit(params) -> tuple[str, ...]:
+    """A creative pass generated new detail over the resized picture: an edit after the resize."""
+    return ("c2pa.edited",) if params.get("creative") else ()
+
+
 CONTRACT = Task(TASK, Request, artifacts=("image",), text_field=None, is_downloaded=is_downloaded,
-                download=download, tab="Upscale", edit_action="c2pa.resized",
+                download=download, tab="Upscale", edit_action="c2pa.resized", more_edit_actions=creative_edit,
                 joins=(Join("variation", "creative_model", same_family=False, optional=True),), join=join)

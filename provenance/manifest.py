@@ -175,12 +175,13 @@ def rectangle_region(box: tuple[int, int, int, int], name: str, description: str
 
 
 def actions_assertion(task: str, ingredients: Iterable[IngredientInfo], studio_version: str,
-                      changed: tuple[int, int, int, int] | None = None, edit_action: str = "c2pa.edited") -> dict:
+                      changed: tuple[int, int, int, int] | None = None,
+                      edit_actions: tuple[str, ...] = ("c2pa.edited",)) -> dict:
     """The c2pa.actions assertion for a generation or an edit.
 
     - no inputs: c2pa.created, trainedAlgorithmicMedia
-    - a parentOf input: c2pa.opened (the parent) then `edit_action` (c2pa.edited; an upscale's
-      c2pa.resized), composite
+    - a parentOf input: c2pa.opened (the parent) then each of `edit_actions` (c2pa.edited; an
+      upscale's c2pa.resized, and c2pa.edited after it when a creative pass added detail), composite
     - otherwise: c2pa.created, composite, citing inputTo inputs
     - each componentOf input: c2pa.placed
     `changed` (x, y, width, height) is the rectangle an edit changed: recorded as the edit's
@@ -207,7 +208,8 @@ def actions_assertion(task: str, ingredients: Iterable[IngredientInfo], studio_v
     actions: list[dict] = []
     if parents:
         actions.append({"action": "c2pa.opened", "parameters": {"ingredientIds": parents}})
-        actions.append({"action": edit_action, **main})
+        actions.append({"action": edit_actions[0], **main})
+        actions += [{"action": a, "softwareAgent": agent, "digitalSourceType": COMPOSITE} for a in edit_actions[1:]]
     else:
         actions.append({"action": "c2pa.created", **main})
     for ing in ingredients:
@@ -269,7 +271,8 @@ def build_manifest(*, title: str, mime: str, task: str, params: Mapping[str, Any
                    media: Mapping[str, Any], ingredients: Iterable[IngredientInfo] = (),
                    created: str, default_title: str | None = None,
                    changed: tuple[int, int, int, int] | None = None,
-                   soft_bindings: Iterable[SoftBindingInfo] = (), edit_action: str = "c2pa.edited") -> dict:
+                   soft_bindings: Iterable[SoftBindingInfo] = (),
+                   edit_actions: tuple[str, ...] = ("c2pa.edited",)) -> dict:
     """The whole manifest definition for one output file.
 
     With disclosure off, a `title` other than `default_title` (the studio's own "<task>.<ext>")
@@ -292,7 +295,7 @@ def build_manifest(*, title: str, mime: str, task: str, params: Mapping[str, Any
         "title": shown,
         "format": mime,
         "assertions": [
-            actions_assertion(task, ingredients, studio_version, changed, edit_action),
+            actions_assertion(task, ingredients, studio_version, changed, edit_actions),
             generation,
             *(soft_binding_assertion(b) for b in soft_bindings),
         ],

@@ -340,7 +340,7 @@ class Publisher:
                 disclose_prompt=self.cfg.disclose_prompt, studio_version=self.studio_version,
                 library_versions=self.library_versions, verdict=verdict, watermark=draft.watermark_info,
                 media=draft.media, ingredients=[i.info for i in ingredients], changed=draft.changed,
-                soft_bindings=draft.soft_bindings, edit_action=_edit_action(task),
+                soft_bindings=draft.soft_bindings, edit_actions=_edit_actions(task, params),
                 created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
             store_bytes = self._sign(draft, final, manifest, ingredients)
             if store_bytes is not None:
@@ -396,8 +396,13 @@ class Publisher:
         return creds.store, creds.active
 
 
-def _edit_action(task: str) -> str:
-    """The C2PA action the task declares for an edit of a parentOf input (an upscale: c2pa.resized)."""
+def _edit_actions(task: str, params: dict) -> tuple[str, ...]:
+    """The C2PA actions the task declares for an edit of a parentOf input (an upscale: c2pa.resized;
+    with a creative pass, c2pa.edited after it)."""
     from pipelines import registry
 
-    return registry.contract(task).edit_action if task in registry.TASKS else "c2pa.edited"
+    if task not in registry.TASKS:
+        return ("c2pa.edited",)
+    contract = registry.contract(task)
+    more = contract.more_edit_actions(params) if contract.more_edit_actions else ()
+    return (contract.edit_action, *more)

@@ -227,7 +227,7 @@ def test_bad_creative_fields_are_refused(studio, fields, error, message):
         execute(studio.models, "upscale", request)
 
 
-def test_published_creative_upscale_is_a_signed_resize_recording_the_pass(studio, tmp_path):
+def test_published_creative_upscale_is_a_signed_resize_then_an_edit(studio, tmp_path):
     source = tmp_path / "source.png"
     smooth_picture().save(source)
     request = Request(image=str(source), model="tiny-compact-x4", scale=2, tile=32, creative_model="tiny-sd15",
@@ -236,5 +236,7 @@ def test_published_creative_upscale_is_a_signed_resize_recording_the_pass(studio
                              inputs=[InputFile(str(source), "parentOf", "source image")])
     report = studio.publisher.verify(outcome.items[0].path)
     assert report.state in ("Valid", "Trusted") and Image.open(outcome.items[0].path).size == (64, 48)
-    assert [a.split(" (")[0] for a in report.card["actions"]] == ["opened", "resized"]
+    assert [a.split(" (")[0] for a in report.card["actions"]] == ["opened", "resized", "edited"]
+    actions = next(a for a in report.manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]
+    assert actions["actions"][2]["digitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
     assert outcome.items[0].params["creative_strength"] == 0.5
