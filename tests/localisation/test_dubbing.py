@@ -200,3 +200,13 @@ def test_a_chain_that_cannot_run_is_a_clear_message(studio, spoken_clip, tmp_pat
     request = Request(**{"media_path": str(path), "lines": "", "model": "tiny-vits", **kw})
     with pytest.raises(InputError, match=message):
         request.check(studio.models.preset("dubbing", request.model))
+
+
+def test_every_dubbing_preset_names_a_transcriber_and_translator_that_exist(studio):
+    """A real voice preset dubbing a clip with no lines must not fall back to the random-weight twins."""
+    models = studio.models
+    for name, preset in models.presets("dubbing").items():
+        transcriber = preset.defaults.get("transcriber", Request.transcriber)
+        translator = preset.defaults.get("translator", Request.translator)
+        tiers = {models.preset("transcribe", transcriber).tier, models.preset("translate", translator).tier}
+        assert ("tiny" in tiers) == (preset.tier == "tiny"), f"{name} dubs with {transcriber} and {translator}"
