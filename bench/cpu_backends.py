@@ -1,22 +1,27 @@
 """OpenVINO against PyTorch on the CPU, interleaved in one process, SD-family sizes.
 
-Cases (random weights of the published architectures; the arithmetic is that of the trained ones):
-  turbo-full : SD-Turbo (presets/configs/stabilityai--sd-turbo UNet + SD VAE), 1 step, full VAE decode
-  turbo-taesd: the same step, decoded by the tiny autoencoder (madebyollin/taesd, PyTorch on both
-               sides, as the studio's draft decode does)
-  sd15-lcm   : SD 1.5-sized UNet, 4 steps of the LCM scheduler, full VAE decode (--lcm)
-Both backends run the same latents, text embedding and scheduler; the OpenVINO side uses the
-studio's own export (pipelines/openvino_export.py) and wrappers (pipelines/openvino_backend.py).
-Text encoding is left out of both (it runs on PyTorch in both backends). Prints median wall and CPU
-seconds, the OpenVINO/PyTorch ratio, PSNR of OpenVINO's image against PyTorch's, peak extra RSS,
-and ends with `openvino_over_pytorch=<ratio>` for turbo-full.
+Random weights of the published architectures (the arithmetic is that of the trained ones), the
+studio's own export (pipelines/openvino_export.py) and wrappers (pipelines/openvino_backend.py):
+  steps      : where the time goes: one SD-Turbo UNet step and one full VAE decode at the request's
+               size, PyTorch against OpenVINO compiled with dynamic shapes (last round's export) and
+               reshaped to the request's static shape (what the studio compiles now)
+  turbo-full : SD-Turbo (presets/configs/stabilityai--sd-turbo), 1 step, full VAE decode
+  turbo-taesd: the same step decoded by the tiny autoencoder (madebyollin/taesd, PyTorch on both sides)
+  text       : the SD-Turbo text encoder (OpenCLIP-H text tower, 77 tokens), PyTorch vs OpenVINO (--text)
+  int8       : the UNet with NNCF INT8 weight compression, and fully quantized (nncf.quantize, a few
+               calibration steps at half the size), turbo-full again with each (--int8: a run of
+               turbo-full and these only, to fit the time of a loaded machine)
+  sd15-lcm   : SD 1.5-sized UNet, 4 LCM steps, full VAE decode (--lcm; a second export)
+Prints `uptime`, median wall and process-CPU seconds, OpenVINO/PyTorch ratios of both, PSNR of
+OpenVINO's image against PyTorch's, peak extra RSS; ends with `openvino_over_pytorch=<wall ratio>` for
+turbo-full. Exports (and INT8 models) are kept in --cache so a rerun reuses them.
 
-    .venv/bin/python bench/cpu_backends.py [--size 512] [--reps 3] [--lcm]
+    .venv/bin/python bench/cpu_backends.py [--size 512] [--reps 1] [--text] [--int8] [--lcm]
 """
 from __future__ import annotations
 
 import argparse
-import tempfile
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +29,8 @@ from types import SimpleNamespace
 from _common import interleave, sd15_sized_pipeline, table
 
 import numpy as np
+
+HEADER = ["case", "pytorch s", "openvino s", "ov/pt wall", "ov/pt cpu", "PSNR dB", "pt peak MiB", "ov peak MiB"]
 
 
 def build(repo: str, component: str):
@@ -33,14 +40,13 @@ def build(repo: str, component: str):
 
 
 def export(unet, vae, folder: Path):
-    """The studio's export of `unet` and `vae`'s decoder, and the seconds it took."""
-    from pipelines.openvino_backend import OVDecoder, OVUNet
+    """The studio's exported components of `unet` and `vae`'s decoder, and the seconds it took."""
     from pipelines.openvino_export import compile_components
     from pipelines.progress import Progress
 
     t0 = time.perf_counter()
-    compiled = compile_components(SimpleNamespace(unet=unet, vae=vae), folder, "bench", Progress())
-    return OVUNet(compiled["unet"], unet), OVDecoder(compiled["vae_decoder"], vae), time.perf_counter() - t0
+    components = compile_components(SimpleNamespace(unet=unet, vae=vae), folder, "bench", Progress())
+    return components, time.perf_counter() - t0
 
 
 def generate(unet, decode, scheduler, latents, text, steps: int, timestep_cond=None):
@@ -48,10 +54,10 @@ def generate(unet, decode, scheduler, latents, text, steps: int, timestep_cond=N
     import torch
 
     scheduler.set_timesteps(steps)
-    x = latents.clone()
+    x = latents.clone() * scheduler.init_noise_sigma
     with torch.inference_mode():
         for t in scheduler.timesteps:
-            eps = unet(x, t, encoder_hidden_states=text, timestep_cond=timestep_cond)[0]
+            eps = unet(scheduler.scale_model_input(x, t), t, encoder_hidden_states=text, timestep_cond=timestep_cond)[0]
             x = scheduler.step(eps, t, x, generator=torch.Generator().manual_seed(0)).prev_sample
         image = decode(x)
     image = ((image[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0)
@@ -63,78 +69,237 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-def case_rows(name: str, runs: dict, reps: int, rows: list) -> float:
-    """Time the pair interleaved, add its row, return the OpenVINO/PyTorch wall ratio."""
-    images = {k: fn() for k, fn in runs.items()}
-    timed = interleave(runs, reps)
+def pair_row(name: str, runs: dict, reps: int, rows: list, images: bool = True) -> float:
+    """Time {"pytorch", "openvino"} interleaved, add its row, return the OpenVINO/PyTorch wall ratio."""
+    outputs = {k: fn() for k, fn in runs.items()} if images else {}
+    timed = interleave(runs, reps, warmup=0 if images else 1)
     (pt_wall, pt_cpu, pt_mem), (ov_wall, ov_cpu, ov_mem) = timed["pytorch"], timed["openvino"]
-    ratio = ov_wall / pt_wall
-    rows.append([name, f"{pt_wall:.2f}", f"{ov_wall:.2f}", f"{ratio:.2f}", f"{ov_cpu / pt_cpu:.2f}",
-                 f"{psnr(images['openvino'], images['pytorch']):.1f}", f"{pt_mem / 2**20:.0f}", f"{ov_mem / 2**20:.0f}"])
-    print(table(rows[-1:], HEADER), flush=True)
-    return ratio
+    quality = f"{psnr(outputs['openvino'], outputs['pytorch']):.1f}" if images else ""
+    rows.append([name, f"{pt_wall:.2f}", f"{ov_wall:.2f}", f"{ov_wall / pt_wall:.2f}", f"{ov_cpu / pt_cpu:.2f}",
+                 quality, f"{pt_mem / 2**20:.0f}", f"{ov_mem / 2**20:.0f}"])
+    print(table(rows[-1:], HEADER), "|", uptime(), flush=True)
+    return ov_wall / pt_wall
 
 
-HEADER = ["case", "pytorch s", "openvino s", "ov/pt wall", "ov/pt cpu", "PSNR dB", "pt peak MiB", "ov peak MiB"]
+def uptime() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def turbo_cases(size: int, reps: int, folder: Path, rows: list) -> float:
+def step_rows(unet, vae, components, latents, text, reps: int) -> None:
+    """One UNet step and one VAE decode: PyTorch against OpenVINO with dynamic shapes, then against
+    OpenVINO reshaped to the static shape (one after the other: both at once would not fit in memory)."""
+    import gc
+
+    import torch
+
+    t = torch.tensor([999.0])
+    feeds = {"unet": [latents, t, text], "vae_decoder": [latents]}
+    modules = {"unet": lambda: unet(latents, t, text), "vae_decoder": lambda: vae.decode(latents)}
+    rows = []
+    for name, component in components.items():
+        feed = [x.numpy() for x in feeds[name]]
+
+        def pytorch(fn=modules[name]):
+            with torch.inference_mode():
+                fn()
+
+        dynamic = component.core.compile_model(component.path, "CPU").create_infer_request()
+        (pw, pc, _), (dw, dc, _) = interleave({"pytorch": pytorch, "ov": lambda: dynamic.infer(feed)}, reps).values()
+        del dynamic
+        gc.collect()
+        static = component.for_shapes(tuple(x.shape for x in feed)).create_infer_request()
+        (pw2, pc2, _), (sw, sc, _) = interleave({"pytorch": pytorch, "ov": lambda: static.infer(feed)}, reps).values()
+        rows.append([name, f"{pw:.2f} / {pc:.2f}", f"{dw:.2f} / {dc:.2f}", f"{sw:.2f} / {sc:.2f}",
+                     f"{dw / pw:.2f} / {dc / pc:.2f}", f"{sw / pw2:.2f} / {sc / pc2:.2f}"])
+        print(table(rows[-1:], STEP_HEADER), "|", uptime(), flush=True)
+    print(table(rows, STEP_HEADER), "\n", flush=True)
+
+
+STEP_HEADER = ["component", "pytorch wall/cpu s", "ov dynamic s", "ov static s", "dynamic/pt wall/cpu",
+               "static/pt wall/cpu"]
+
+
+def turbo_cases(args, rows: list) -> float:
     import torch
     from diffusers import EulerAncestralDiscreteScheduler
+
+    from pipelines.openvino_backend import OVDecoder, OVUNet
 
     torch.manual_seed(0)
     unet, vae = build("stabilityai/sd-turbo", "unet"), build("stabilityai/sd-turbo", "vae")
     taesd = build("madebyollin/taesd", "model")
-    ov_unet, ov_vae, seconds = export(unet, vae, folder)
-    print(f"export of the SD-Turbo UNet and VAE decoder: {seconds:.0f} s (once; cached after)", flush=True)
+    components, seconds = export(unet, vae, args.cache / "turbo")
+    print(f"export of the SD-Turbo UNet and VAE decoder: {seconds:.0f} s (cached in {args.cache})", flush=True)
+    size = args.size
     latents = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
     text = torch.randn(1, 77, unet.config.cross_attention_dim, generator=torch.Generator().manual_seed(2))
+    if not args.int8:   # an --int8 run measures turbo-full and its INT8 variants only
+        step_rows(unet, vae, components, latents, text, args.reps)
     sched = lambda: EulerAncestralDiscreteScheduler(timestep_spacing="trailing", beta_schedule="scaled_linear",  # noqa: E731
                                                     beta_start=0.00085, beta_end=0.012)
     scale = vae.config.scaling_factor
-    full = {"pytorch": lambda: generate(unet, lambda x: vae.decode(x / scale).sample, sched(), latents, text, 1),
+    ov_unet, ov_vae = OVUNet(components["unet"], unet), OVDecoder(components["vae_decoder"], vae)
+    pt_full = lambda: generate(unet, lambda x: vae.decode(x / scale).sample, sched(), latents, text, 1)  # noqa: E731
+    full = {"pytorch": pt_full,
             "openvino": lambda: generate(ov_unet, lambda x: ov_vae.decode(x / scale)[0], sched(), latents, text, 1)}
-    ratio = case_rows(f"SD-Turbo {size}px 1 step, full VAE", full, reps, rows)
+    ratio = pair_row(f"SD-Turbo {size}px 1 step, full VAE", full, args.reps, rows)
     tiny = {"pytorch": lambda: generate(unet, lambda x: taesd.decode(x).sample * 2 - 1, sched(), latents, text, 1),
             "openvino": lambda: generate(ov_unet, lambda x: taesd.decode(x).sample * 2 - 1, sched(), latents, text, 1)}
-    case_rows(f"SD-Turbo {size}px 1 step, tiny autoencoder", tiny, reps, rows)
+    if not args.int8:
+        pair_row(f"SD-Turbo {size}px 1 step, tiny autoencoder", tiny, args.reps, rows)
+    else:
+        int8_rows(args, unet, components, lambda ov: generate(ov, lambda x: ov_vae.decode(x / scale)[0], sched(),
+                                                              latents, text, 1), pt_full, rows)
     return ratio
 
 
-def lcm_case(size: int, reps: int, folder: Path, rows: list) -> None:
+INT8 = {"INT8 weights": "unet-int8-weights", "INT8 quantized": "unet-int8-quantized"}
+
+
+def prepare_int8(args) -> None:
+    """Make the INT8 UNets from the cached export, before the PyTorch models take their memory
+    (nncf.quantize compiles the fp32 model for its statistics): weights only (nncf.compress_weights)
+    and fully quantized (nncf.quantize, calibrated on a few UNet inputs at half the size: activation
+    ranges do not depend on the size, and the calibration runs 4x faster). Saved in the cache."""
+    import gc
+
+    import openvino as ov
+
+    exported = sorted((args.cache / "turbo").glob("unet-*/model.xml"))
+    if not exported:
+        raise SystemExit("--int8 needs the SD-Turbo export: run the bench once without --int8 first")
+    for label, folder in INT8.items():
+        path = args.cache / "turbo" / f"{folder}-{args.size}" / "model.xml"
+        if path.exists():
+            continue
+        t0 = time.perf_counter()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = ov.Core().read_model(exported[0])
+        make = compress if label == "INT8 weights" else quantize
+        ov.save_model(make(model, args.size, model.input(2).partial_shape[2].get_length()), path)
+        print(f"{label}: made in {time.perf_counter() - t0:.0f} s, {uptime()}", flush=True)
+        del model
+        gc.collect()
+
+
+def int8_rows(args, unet, components, run_ov, pt_full, rows: list) -> None:
+    """turbo-full again with each INT8 UNet (the fp32 compiled UNet dropped first, for memory)."""
+    import gc
+
+    from pipelines.openvino_backend import OVUNet
+    from pipelines.openvino_export import Component
+
+    components["unet"].compiled.clear()
+    gc.collect()
+    for label, folder in INT8.items():
+        path = args.cache / "turbo" / f"{folder}-{args.size}" / "model.xml"
+        ov_unet = OVUNet(Component(components["unet"].core, path, None), unet)
+        runs = {"pytorch": pt_full, "openvino": lambda u=ov_unet: run_ov(u)}
+        pair_row(f"SD-Turbo {args.size}px 1 step, full VAE, UNet {label}", runs, args.reps, rows)
+        del ov_unet, runs
+        gc.collect()
+
+
+def compress(model, size: int, width: int):
+    """NNCF's default INT8 weight compression (asymmetric, per output channel) of the weighted layers."""
+    import nncf
+
+    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+
+
+def quantize(model, size: int, width: int):
+    """Weights and activations INT8 (nncf.quantize, transformer model type: attention matmuls too)."""
+    import nncf
+
+    rng = np.random.default_rng(0)
+    latent = size // 16
+    text = rng.standard_normal((1, 77, width), dtype=np.float32)
+    items = [[rng.standard_normal((1, 4, latent, latent), dtype=np.float32), np.array([t], np.float32), text]
+             for t in (999.0, 500.0)]
+    return nncf.quantize(model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER,
+                         subset_size=len(items), fast_bias_correction=True)
+
+
+def text_case(args, rows: list) -> None:
+    """The SD-Turbo text encoder on 77 tokens: PyTorch against an OpenVINO export of it."""
+    import openvino as ov
+    import torch
+
+    from pipelines.openvino_export import compile_config
+
+    torch.manual_seed(0)
+    encoder = build("stabilityai/sd-turbo", "text_encoder")
+    ids = torch.randint(0, 49408, (1, 77), generator=torch.Generator().manual_seed(3))
+    path = args.cache / "text_encoder" / "model.xml"
+    if not path.exists():
+        t0 = time.perf_counter()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = ov.convert_model(encoder, example_input={"input_ids": ids})
+        ov.save_model(model, path)
+        print(f"export of the text encoder: {time.perf_counter() - t0:.0f} s", flush=True)
+    model = ov.Core().read_model(path)
+    model.reshape([1, 77])
+    request = ov.Core().compile_model(model, "CPU", compile_config(None)).create_infer_request()
+
+    def pytorch():
+        with torch.inference_mode():
+            return (encoder(ids)[0][0].numpy() * 50).clip(-127, 127).astype(np.int16) + 128
+
+    runs = {"pytorch": pytorch, "openvino": lambda: (request.infer([ids.numpy()])[0][0] * 50).clip(-127, 127)
+            .astype(np.int16) + 128}
+    pair_row("SD-Turbo text encoder, 77 tokens (PSNR on 50x embeddings)", runs, args.reps, rows)
+
+
+def lcm_case(args, rows: list) -> None:
     import torch
     from diffusers import LCMScheduler
 
+    from pipelines.openvino_backend import OVDecoder, OVUNet
+
+    size = args.size
     pipe = sd15_sized_pipeline(torch.float32)
     unet, vae = pipe.unet.eval(), pipe.vae.eval()
-    ov_unet, ov_vae, seconds = export(unet, vae, folder)
+    components, seconds = export(unet, vae, args.cache / "sd15")
     print(f"export of the SD 1.5 UNet and VAE decoder: {seconds:.0f} s", flush=True)
+    ov_unet, ov_vae = OVUNet(components["unet"], unet), OVDecoder(components["vae_decoder"], vae)
     latents = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
     text = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(2))
     sched = lambda: LCMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)  # noqa: E731
     scale = vae.config.scaling_factor
     runs = {"pytorch": lambda: generate(unet, lambda x: vae.decode(x / scale).sample, sched(), latents, text, 4),
             "openvino": lambda: generate(ov_unet, lambda x: ov_vae.decode(x / scale)[0], sched(), latents, text, 4)}
-    case_rows(f"SD 1.5 {size}px 4 steps LCM, full VAE", runs, reps, rows)
+    pair_row(f"SD 1.5 {size}px 4 steps LCM, full VAE", runs, args.reps, rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/studio-bench-openvino"))
+    parser.add_argument("--text", action="store_true", help="also the text encoder through OpenVINO")
+    parser.add_argument("--int8", action="store_true",
+                        help="turbo-full and its NNCF INT8 variants (weights only, quantized) only")
     parser.add_argument("--lcm", action="store_true", help="also the SD 1.5-sized 4-step LCM case")
     args = parser.parse_args()
-    import openvino
+    import openvino as ov
     import torch
 
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), openvino {openvino.get_version()}")
+    precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), openvino {ov.get_version()}, "
+          f"CPU inference precision {precision}, {uptime()}", flush=True)
     rows: list = []
-    with tempfile.TemporaryDirectory() as folder:
-        ratio = turbo_cases(args.size, args.reps, Path(folder) / "turbo", rows)
-        if args.lcm:
-            lcm_case(args.size, args.reps, Path(folder) / "sd15", rows)
+    if args.int8:
+        prepare_int8(args)
+    ratio = turbo_cases(args, rows)
+    for wanted, case in ((args.text, text_case), (args.lcm, lcm_case)):
+        if wanted:
+            try:
+                case(args, rows)
+            except Exception as e:  # noqa: BLE001 - one case failing still prints the others
+                print(f"{case.__name__} failed: {type(e).__name__}: {e}", flush=True)
     print()
     print(table(rows, HEADER))
+    print(uptime())
     print(f"openvino_over_pytorch={ratio:.2f}")
 
 
