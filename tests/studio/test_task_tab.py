@@ -291,3 +291,25 @@ def test_the_control_preview_is_the_edge_map_and_says_a_resize(live_url, tmp_pat
     assert "estimated when you run" in note
     with pytest.raises(AppError, match="low one must be below the high one"):
         client.predict(source, "tiny-controlnet-sd15", "canny", 200, 100, 128, 128, api_name="/preview_control")
+
+
+def test_a_drawn_scribble_becomes_the_control_source():
+    """The canvas's strokes, whatever their colour, are white on black; an empty canvas is refused."""
+    import gradio as gr
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from studio.tabs.control import drawing_file
+
+    canvas = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).line((8, 8, 56, 56), fill=(0, 0, 0, 255), width=4)   # a black brush
+    path, kind = drawing_file({"background": None, "layers": [canvas], "composite": canvas})
+    drawn = np.asarray(Image.open(path).convert("L"))
+    assert kind == "scribble" and drawn[32, 32] == 255 and drawn[8, 56] == 0
+    on_white = Image.new("RGBA", (64, 64), (255, 255, 255, 255))   # the page's canvas is white
+    ImageDraw.Draw(on_white).line((8, 8, 56, 56), fill=(200, 30, 30, 255), width=4)   # a red brush
+    drawn = np.asarray(Image.open(drawing_file({"composite": on_white})[0]).convert("L"))
+    assert drawn[32, 32] == 255 and drawn[8, 56] == 0
+    for empty in (Image.new("RGBA", (64, 64), (0, 0, 0, 0)), Image.new("RGBA", (64, 64), (255, 255, 255, 255))):
+        with pytest.raises(gr.Error, match="Draw something"):
+            drawing_file({"composite": empty})

@@ -1,5 +1,6 @@
 """A person's path through the toolbox tabs (More tools) in headless Chromium: a subtle variation of an
-upload, a structure-control run after previewing its edge map, and a 2x upscale whose size is shown."""
+upload, a structure-control run after previewing its edge map, a scribble drawn on the page, and a 2x
+upscale whose size is shown."""
 import io
 
 import pytest
@@ -79,6 +80,18 @@ def test_variation_control_preview_and_upscale(browser, live_url, artifacts_dir,
     page.locator("#control-field-prompt textarea").fill("a stone tower")
     run_and_wait(page, "control", artifacts_dir)
     page.screenshot(path=str(artifacts_dir / "toolbox_control.png"), full_page=True)
+    # a scribble drawn on the page's canvas becomes the control source and is previewed
+    page.get_by_text("Draw a scribble").click()
+    page.locator("#control-sketch button[aria-label='Brush']").first.click()
+    box = page.locator("#control-sketch canvas").first.bounding_box()
+    middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2   # the canvas is centred
+    page.mouse.move(middle_x - 60, middle_y - 60)
+    page.mouse.down()
+    page.mouse.move(middle_x + 60, middle_y + 40, steps=12)
+    page.mouse.up()
+    page.locator("#control-sketch-use").click()
+    page.locator("#control-preview-note").get_by_text("The scribble, 160×120").wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts_dir / "toolbox_scribble.png"), full_page=True)
 
     # Upscale: 2x of the 160×120 upload; the status says the result's size
     open_tool(page, "Upscale")
