@@ -307,10 +307,11 @@ class Library:
             db.execute("UPDATE library_items SET tagged = 1 WHERE id = ?", (item_id,))
 
     def untagged(self, limit: int = 8) -> list[GalleryItem]:
-        """The oldest items still waiting for tags (the tagging job's queue survives a restart)."""
+        """The newest items still waiting for tags: what a visitor has just made is findable first, however
+        long the queue behind it (the queue survives a restart)."""
         with self._connect() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM library_items WHERE tagged = 0 ORDER BY created LIMIT ?",
-                                            (limit,))]
+            ids = [r[0] for r in db.execute("SELECT id FROM library_items WHERE tagged = 0 ORDER BY created DESC "
+                                            "LIMIT ?", (limit,))]
             files = _file_rows(db, ids)
         return [_item(files[i]) for i in ids if i in files]
 

@@ -1,7 +1,8 @@
 """Automatic captions and tags for the library, as low-priority work that never delays a visitor.
 
 After an output is published the library wakes this worker (a daemon thread). It takes the items
-still waiting for tags (the queue is the index itself, so it survives a restart) one at a time, and
+still waiting for tags (the queue is the index itself, so it survives a restart) one at a time,
+newest first (what a visitor has just made is findable first, whatever backlog is behind it), and
 only through `DeviceTurns.take_if_idle`: a turn taken when no visitor's job waits or runs, never a
 place in line, and only after the device has been quiet for `quiet_s` (5 s unless the settings name
 an accelerator: on a CPU host the tagger shares the cores the visitor's next click will need). A
@@ -108,7 +109,7 @@ class LibraryTagger:
         return bool(self.studio.library.untagged(1))
 
     def tag_next(self) -> bool:
-        """Tag the oldest waiting item in one low-priority turn; False when the device was busy or a visitor
+        """Tag the newest waiting item in one low-priority turn; False when the device was busy or a visitor
         came while it was in hand."""
         items = self.studio.library.untagged(1)
         if not items:

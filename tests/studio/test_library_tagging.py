@@ -151,3 +151,17 @@ def test_each_tier_tags_with_its_own_models_and_a_real_tier_never_with_a_twin(st
         fake = SimpleNamespace(models=studio.models, settings=SimpleNamespace(default_tier=tier))
         assert (pick_preset(fake, "blip", ""), pick_preset(fake, "clap", "")) == (blip, clap), tier
     assert pick_preset(fake, "clip", " clip-vit-l14 ") == "clip-vit-l14"   # the settings' choice goes first
+
+
+
+def test_the_newest_item_is_tagged_first(studio):
+    """A visitor searches for what they just made: a backlog of older items (a busy demo, a restart, or
+    this suite's hundreds of outputs, which kept the items of the tests above waiting past 120 s) must
+    not keep it waiting."""
+    studio.tagging.pause(600)
+    try:
+        older = make_image(studio, "tagging-visitor-5", "an older picture")
+        newest = make_image(studio, "tagging-visitor-5", "the newest picture")
+        assert [i.id for i in studio.library.untagged(2)] == [newest.id, older.id]
+    finally:
+        studio.tagging.resume()
