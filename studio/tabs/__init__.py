@@ -22,4 +22,5 @@ GENERIC_BEFORE = "studio.tabs.storyboard"
 SPECS: dict[str, str] = {   # task -> module with spec(studio) for its generic tab
     "control": "studio.tabs.control",
     "transcribe": "studio.tabs.transcribe",
+    "variation": "studio.tabs.variation",
 }

@@ -27,7 +27,7 @@ def upload(page, prefix: str, path) -> None:
     """A file into the tab's upload box, and the right-to-use box ticked (a drawing is not flagged, but
     the box is what a person would tick for a picture of their own)."""
     page.locator(f"#{prefix}-field-image input[type=file]").set_input_files(str(path))
-    page.locator(f"#{prefix}-field-image").get_by_text("square.png").first.wait_for(timeout=30_000)
+    page.locator(f"#{prefix}-field-image").get_by_text("square.png").first.wait_for(timeout=90_000)
     page.locator(f"#{prefix}-confirm input[type=checkbox]").check()
 
 
