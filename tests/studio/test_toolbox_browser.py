@@ -26,8 +26,15 @@ def open_tool(page, name: str) -> None:
 def upload(page, prefix: str, path) -> None:
     """A file into the tab's upload box, and the right-to-use box ticked (a drawing is not flagged, but
     the box is what a person would tick for a picture of their own)."""
-    page.locator(f"#{prefix}-field-image input[type=file]").set_input_files(str(path))
-    page.locator(f"#{prefix}-field-image").get_by_text("square.png").first.wait_for(timeout=90_000)
+    shown = page.locator(f"#{prefix}-field-image").get_by_text("square.png").first
+    for attempt in range(2):   # a full run once saw the file box mount empty again under the first upload
+        page.locator(f"#{prefix}-field-image input[type=file]").set_input_files(str(path))
+        try:
+            shown.wait_for(timeout=45_000)
+            break
+        except Exception:
+            if attempt:
+                raise
     page.locator(f"#{prefix}-confirm input[type=checkbox]").check()
 
 
