@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from fill_helpers import picture
+from tests.studio.drawing import draw_stroke
 from PIL import Image
 
 COMMON = dict(mode="fill", prompt="a red kite", negative_prompt="", model="tiny-sd15-inpaint", aspect="", left=0,
@@ -103,13 +104,7 @@ def test_painting_a_mask_with_the_mouse_in_chromium(studio, live_url, browser, f
         while time.time() < deadline and not (canvas.bounding_box() or {}).get("width"):
             time.sleep(0.25)
         time.sleep(1.5)  # the background image is drawn onto the canvas
-        box = canvas.bounding_box()
-        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        # One stroke of few events: each one repaints the editor's canvas in software here.
-        page.mouse.move(cx - 60, cy - 20)
-        page.mouse.down()
-        page.mouse.move(cx + 60, cy + 10, steps=3)
-        page.mouse.up()
+        draw_stroke(page, canvas, (-60, -20), (60, 10), steps=3)
         page.locator("#fill-run").click()
         page.locator("#fill-status").get_by_text("file(s) made").wait_for(timeout=120_000)
         page.screenshot(path=str(artifacts_dir / "fill_tab_browser.png"), full_page=True)

@@ -6,6 +6,7 @@ import io
 import pytest
 from PIL import Image
 
+from tests.studio.drawing import draw_stroke
 from tests.studio.test_task_tab import assert_square_outline, square_picture
 
 pytestmark = pytest.mark.browser
@@ -90,12 +91,7 @@ def test_variation_control_preview_and_upscale(browser, live_url, artifacts_dir,
     # a scribble drawn on the page's canvas becomes the control source and is previewed
     page.get_by_text("Draw a scribble").click()
     page.locator("#control-sketch button[aria-label='Brush']").first.click()
-    box = page.locator("#control-sketch canvas").first.bounding_box()
-    middle_x, middle_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2   # the canvas is centred
-    page.mouse.move(middle_x - 60, middle_y - 60)
-    page.mouse.down()
-    page.mouse.move(middle_x + 60, middle_y + 40, steps=12)
-    page.mouse.up()
+    draw_stroke(page, page.locator("#control-sketch canvas").first, (-60, -60), (60, 40), steps=12)
     page.locator("#control-sketch-use").click()
     page.locator("#control-preview-note").get_by_text("The scribble, 160×120").wait_for(timeout=60_000)
     page.screenshot(path=str(artifacts_dir / "toolbox_scribble.png"), full_page=True)
