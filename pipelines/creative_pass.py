@@ -46,18 +46,25 @@ def creative_pass(pipe, image: Image.Image, request, progress: Progress, done: i
     """`image` with detail added by `pipe` (an image-to-image pipeline) at `request.creative_strength`,
     tile by tile; returns the image, what it records in the parameters, and notices. Raises
     `Withheld` when the model's safety checker blanks a tile."""
+    from pipelines import openvino_backend
+
     sent = sent_prompts(pipe, request.creative_prompt, "")
     steps_run = math.floor(request.creative_steps * request.creative_strength)
-    render = _renderer(pipe, request, sent, progress)
+    # one view with the OpenVINO modules (when the setting asks) for every tile; each tile's own view copies it
+    swapped = request_view(pipe, make_scheduler(pipe, "default"))
+    backend, backend_notices = openvino_backend.swap(pipe, swapped, progress)
+    render = _renderer(swapped, request, sent, progress)
     tile = request.creative_tile
     result, count = blend_tiled(image, 1.0, tile, overlap_for(tile), render, progress, done, total, STAGE)
     params = dict(creative_model=request.creative_model, creative_prompt=request.creative_prompt,
                   creative_strength=request.creative_strength, creative_steps=request.creative_steps,
                   creative_steps_run=steps_run, creative_guidance=request.creative_guidance,
                   creative_tile=tile, creative_overlap=overlap_for(tile), creative_tiles=count, seed=request.seed,
-                  creative_pipeline=type(pipe).__name__, safety_checker=safety_checker.state(pipe))
-    notices = sent.notices + [f"Detail was added by image-to-image at strength {request.creative_strength:g} "
-                              f"({steps_run} step(s)) over {count} tile(s) of {tile} px."]
+                  creative_pipeline=type(pipe).__name__, safety_checker=safety_checker.state(pipe),
+                  creative_backend=backend)
+    notices = sent.notices + backend_notices + [
+        f"Detail was added by image-to-image at strength {request.creative_strength:g} "
+        f"({steps_run} step(s)) over {count} tile(s) of {tile} px."]
     return result, params, notices
 
 

@@ -216,6 +216,7 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
     """
     from diffusers import AutoPipelineForInpainting, DiffusionPipeline
 
+    from pipelines import openvino_backend
     from pipelines.device import place_pipeline
 
     config_kwargs = {k: v for k, v in kwargs.items() if k in ("revision", "local_files_only")}
@@ -223,7 +224,8 @@ def load(source: str, device: str, dtype: torch.dtype, runtime, **kwargs) -> tup
     loader = DiffusionPipeline if class_name in DEDICATED_CLASSES else AutoPipelineForInpainting
     kwargs.update(safety_checker.load_kwargs(source, runtime, **kwargs))  # the operator's setting
     pipe = loader.from_pretrained(source, dtype=dtype, **kwargs)
-    return pipe, place_pipeline(pipe, device, runtime)
+    notices = place_pipeline(pipe, device, runtime)
+    return pipe, notices + openvino_backend.attach(pipe, source, device, runtime)  # exported on first run
 
 
 BASE_TASK = "text_to_image"
@@ -239,6 +241,8 @@ def from_base(t2i_pipe) -> Any:
 def run(pipe, request: Request, progress: Progress) -> Result:
     """Fill, remove or extend; one artifact at the source's size (extend: the new size)."""
     import torch
+
+    from pipelines import openvino_backend
     progress.check()
     prep = request.take_prepared()
     notices = list(prep.notices)
@@ -256,6 +260,8 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     crops = []
     for i, ((box, (mw, mh)), region) in enumerate(zip(prep.plans, prep.regions)):
         view = request_view(pipe, make_scheduler(pipe, request.scheduler))
+        backend, said = openvino_backend.swap(pipe, view, progress)
+        notices += [n for n in said if n not in notices]   # once, not once per region
         crop_img = Image.fromarray(result[box.y0:box.y1, box.x0:box.x1]).resize((mw, mh), Image.Resampling.LANCZOS)
         region_crop = region.crop(tuple(box))
         # BOX averaging then "any coverage" keeps every masked pixel masked at the model's size.
@@ -287,6 +293,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     image = Image.fromarray(result, "RGB")
     params = _params(request, sent.prompt, sent.negative, strength, view, prep, crops, image.size)
     params["safety_checker"] = safety_checker.state(view)
+    params["backend"] = backend
     if prep.ran_as == "inpaint" and request.crop and len(crops) == 1 and crops[0]["box"] != [0, 0, *image.size]:
         b = crops[0]["box"]
         notices.append(f"Worked on a {b[2] - b[0]}×{b[3] - b[1]} crop around the mask; the rest of the "

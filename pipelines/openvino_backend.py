@@ -1,15 +1,19 @@
-"""OpenVINO on the CPU for the SD-family diffusers pipelines (SD 1.5, SD-Turbo, LCM, SDXL).
+"""OpenVINO on the CPU for the SD-family diffusers pipelines (SD 1.5, SD-Turbo, LCM, SDXL): text to
+image, image to image (variations, the upscaler's creative pass) and fill (inpainting).
 
 The pipeline stays diffusers' own: its prompt encoding, scheduler, denoising loop, callbacks
-(previews, cancel) and safety checker run unchanged. Only the UNet and the VAE decoder of a
-request's view are swapped for thin torch-compatible wrappers around OpenVINO compiled models.
+(previews, cancel) and safety checker run unchanged. Only the UNet and the VAE of a request's view
+are swapped for thin torch-compatible wrappers around OpenVINO compiled models (the VAE encoder
+only for the edit pipelines, exported when one first runs: text to image never pays for it).
 Those are exported once with `openvino.convert_model` from the loaded modules' own weights
 (LoRAs fused at load time included) into the export cache (pipelines/openvino_export.py) and
 reused across requests and restarts.
 
-A loaded pipeline is registered here by `attach` (called from the task's `load`); `swap` gives a
-request's view the compiled modules, or leaves it on PyTorch with a notice when it cannot run
-(an unfused LoRA adapter, an IP-Adapter, a failed export). It never raises for those.
+A loaded pipeline is registered here by `attach` (called from the task's `load`), under its UNet
+module: the image-to-image and inpainting pipelines made over it (`pipeline_over`) share that
+module, so they find the same exports. `swap` gives a request's view the compiled modules, or
+leaves it on PyTorch (with a notice when the setting asked for `openvino` by name, or always when
+it cannot run: an unfused LoRA adapter, an IP-Adapter, a failed export). It never raises for those.
 """
 from __future__ import annotations
 
@@ -21,9 +25,14 @@ from typing import Any
 from pipelines.progress import Progress
 
 BACKENDS = ("auto", "pytorch", "openvino")
-# The pipeline classes whose denoiser and decoder this module can export and feed.
-PIPELINES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline"}
+_GENERATE = ("unet", "vae_decoder")
+_EDIT = ("unet", "vae_decoder", "vae_encoder")
+# The pipeline classes this module can feed, and the components each needs exported.
+PIPELINES = {"StableDiffusionPipeline": _GENERATE, "StableDiffusionXLPipeline": _GENERATE,
+             "StableDiffusionImg2ImgPipeline": _EDIT, "StableDiffusionXLImg2ImgPipeline": _EDIT,
+             "StableDiffusionInpaintPipeline": _EDIT, "StableDiffusionXLInpaintPipeline": _EDIT}
 
+# keyed by the loaded UNet module, which every pipeline made over the loaded one shares
 _attached: "weakref.WeakKeyDictionary[Any, Exported]" = weakref.WeakKeyDictionary()
 _attached_lock = threading.Lock()
 
@@ -46,7 +55,7 @@ def attach(pipe, source: str, device: str, runtime) -> list[str]:
             return [f"OpenVINO does not run {type(pipe).__name__} here; it runs on PyTorch."]
         return []
     with _attached_lock:
-        _attached[pipe] = Exported(export_root(runtime), str(source))
+        _attached[pipe.unet] = Exported(export_root(runtime), str(source), runtime.cpu_backend == "openvino")
     return []
 
 
@@ -66,51 +75,68 @@ def unsupported(pipe) -> str | None:
     return None
 
 
+def registered(pipe) -> "Exported | None":
+    """The exports of the loaded pipeline `pipe` is (or was made over), when it was attached."""
+    unet = pipe.components.get("unet")   # Flux and SD3 have a transformer instead: never attached
+    with _attached_lock:
+        return None if unet is None else _attached.get(unet)
+
+
 def swap(pipe, view, progress: Progress) -> tuple[str, list[str]]:
-    """Put the OpenVINO UNet and VAE decoder into `view` (a request's copy of `pipe`).
+    """Put the OpenVINO UNet and VAE (decoder; encoder too for image to image and fill) into `view`
+    (a request's copy of `pipe`: a registered pipeline or one made over it).
 
     Returns (backend name, notices): "openvino", or "pytorch" when `pipe` is not registered or
     cannot run (then a notice says why and PyTorch runs it).
     """
-    exported = _attached.get(pipe)
+    exported = registered(pipe)
     if exported is None:
         return "pytorch", []
+    needs = PIPELINES.get(type(pipe).__name__)
+    if needs is None:   # a pipeline made over a registered one that this module cannot feed
+        said = f"OpenVINO does not run {type(pipe).__name__} here; it ran on PyTorch."
+        return "pytorch", [said] if exported.explicit else []
     reason = unsupported(pipe)
     if reason:
         return "pytorch", [f"OpenVINO cannot run this model as loaded ({reason}); it ran on PyTorch."]
     from pipelines.openvino_export import ExportError
 
     try:
-        compiled = exported.compiled(pipe, progress)
+        compiled = exported.compiled(pipe, progress, needs)
     except ExportError as e:
         return "pytorch", [f"{e} It ran on PyTorch instead."]
     view.unet = OVUNet(compiled["unet"], pipe.unet)
-    view.vae = OVDecoder(compiled["vae_decoder"], pipe.vae)
+    view.vae = OVDecoder(compiled["vae_decoder"], pipe.vae, compiled.get("vae_encoder"))
     return "openvino", []
 
 
 class Exported:
-    """The compiled OpenVINO models of one loaded pipeline, exported (or read from the cache) once."""
+    """The compiled OpenVINO models of one loaded pipeline, each exported (or read from the cache)
+    once, when a request first needs it."""
 
-    def __init__(self, root: Path, source: str):
+    def __init__(self, root: Path, source: str, explicit: bool = False):
         self.root, self.source = root, source
+        self.explicit = explicit   # the setting named `openvino`: say when a pipeline stays on PyTorch
         self.lock = threading.Lock()
-        self.models: dict[str, Any] | None = None
-        self.failure = None  # a failed export is not retried for this loaded pipeline
+        self.models: dict[str, Any] = {}
+        self.failures: dict[str, Exception] = {}  # a failed export is not retried for this loaded pipeline
 
-    def compiled(self, pipe, progress: Progress) -> dict[str, Any]:
+    def compiled(self, pipe, progress: Progress, names: tuple[str, ...] = _GENERATE) -> dict[str, Any]:
+        """{name: Component} for `names`, the missing ones exported (or read from the cache) now."""
         from pipelines.openvino_export import ExportError, compile_components
 
         with self.lock:
-            if self.failure is not None:
-                raise self.failure
-            if self.models is None:
+            failed = [self.failures[n] for n in names if n in self.failures]
+            if failed:
+                raise failed[0]
+            missing = tuple(n for n in names if n not in self.models)
+            if missing:
                 try:
-                    self.models = compile_components(pipe, self.root, self.source, progress)
+                    self.models.update(compile_components(pipe, self.root, self.source, progress, missing))
                 except ExportError as e:  # a cancel during the export is no failure
-                    self.failure = e
+                    self.failures[e.component] = e
                     raise
-            return self.models
+            return {n: self.models[n] for n in names}
 
 
 def _module_base():
@@ -172,13 +198,32 @@ def _classes():
             return (self.infer(*[given[name] for name in self.names]),)
 
     class Decoder(base):
-        """Answers `vae.decode(latents, return_dict=False)` with the exported decoder."""
+        """Answers `vae.decode(latents)` with the exported decoder and, given the exported encoder,
+        `vae.encode(image)` with diffusers' own latent distribution, so `retrieve_latents(...,
+        generator)` samples the same noise as on PyTorch. The VAE's config (scaling_factor,
+        force_upcast...) and dtype are the loaded module's."""
+
+        def __init__(self, component, vae, encoder=None):
+            super().__init__(component, vae)
+            self.encoder = None if encoder is None else base(encoder, vae)
 
         def forward(self, latents):
             return self.infer(latents)
 
-        def decode(self, latents, return_dict=False, generator=None):
-            return (self.infer(latents),)
+        def decode(self, latents, return_dict=True, generator=None):
+            from diffusers.models.autoencoders.vae import DecoderOutput
+
+            image = self.infer(latents)
+            return DecoderOutput(sample=image) if return_dict else (image,)
+
+        def encode(self, image, return_dict=True):
+            from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKLOutput
+            from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+            if self.encoder is None:   # PIPELINES declares which pipelines need it; swap gave none
+                raise RuntimeError("the VAE encoder was not exported for this pipeline")
+            posterior = DiagonalGaussianDistribution(self.encoder.infer(image))
+            return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
 
     _CLASSES.update(OVUNet=UNet, OVDecoder=Decoder)
     return _CLASSES
@@ -192,6 +237,6 @@ def OVUNet(component, unet):  # noqa: N802 - reads as the class it builds
     return _classes()["OVUNet"](component, unet)
 
 
-def OVDecoder(component, vae):  # noqa: N802
-    """A VAE-decoder wrapper over the exported component."""
-    return _classes()["OVDecoder"](component, vae)
+def OVDecoder(component, vae, encoder=None):  # noqa: N802
+    """A VAE wrapper over the exported decoder (and encoder, when given) components."""
+    return _classes()["OVDecoder"](component, vae, encoder)

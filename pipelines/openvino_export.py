@@ -1,4 +1,5 @@
-"""Export of a diffusers pipeline's UNet and VAE decoder to OpenVINO, and the export cache.
+"""Export of a diffusers pipeline's UNet and VAE decoder (and, for the edit tasks, its VAE encoder)
+to OpenVINO, and the export cache.
 
 Each component is converted with `openvino.convert_model` (traced from the loaded module, with
 dynamic batch and spatial sizes, so one export serves every size and batch) and saved under
@@ -28,21 +29,30 @@ from pipelines.progress import Progress
 log = logging.getLogger(__name__)
 FORMAT = 1            # bump when what is exported changes
 MARKER = "done.json"
-LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder"}
+LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder", "vae_encoder": "VAE encoder"}
+# What text-to-image needs; image-to-image and fill add "vae_encoder" (exported when first asked for).
+GENERATE = ("unet", "vae_decoder")
 FILES = ("model.xml", "model.bin")
 KEEP_SHAPES = 2       # compiled shapes kept per component: each holds its own copy of the weights
 
 
 class ExportError(RuntimeError):
-    """The export of one component failed; the message names it."""
+    """The export of one component failed; the message names it (`component`: its key in LABELS)."""
+
+    def __init__(self, message: str, component: str):
+        super().__init__(message)
+        self.component = component
 
 
-def compile_components(pipe, root: Path, source: str, progress: Progress) -> dict[str, "Component"]:
-    """{"unet": Component, "vae_decoder": Component} for `pipe`, exported on first use."""
+def compile_components(pipe, root: Path, source: str, progress: Progress,
+                       names: tuple[str, ...] = GENERATE) -> dict[str, "Component"]:
+    """{name: Component} for `pipe`'s components `names` (keys of LABELS), exported on first use."""
     import openvino as ov
 
     core = ov.Core()
-    specs = {"unet": unet_spec(pipe.unet), "vae_decoder": decoder_spec(pipe.vae)}
+    builders = {"unet": lambda: unet_spec(pipe.unet), "vae_decoder": lambda: decoder_spec(pipe.vae),
+                "vae_encoder": lambda: encoder_spec(pipe.vae)}
+    specs = {name: builders[name]() for name in names}
     components = {}
     for done, (name, (module, build)) in enumerate(specs.items()):
         progress.update(done, len(specs), f"preparing the OpenVINO {LABELS[name]}")
@@ -128,7 +138,7 @@ def export(folder: Path, name: str, build: Callable, source: str) -> None:
     except Exception as e:
         shutil.rmtree(partial, ignore_errors=True)
         raise ExportError(f"The OpenVINO export of the {LABELS[name]} failed "
-                          f"({type(e).__name__}: {str(e)[:300]}).") from e
+                          f"({type(e).__name__}: {str(e)[:300]}).", name) from e
     sizes = {f: (partial / f).stat().st_size for f in FILES}
     marker = {"bytes": sizes, "component": name, "source": source, "openvino": ov.get_version(), "format": FORMAT}
     (partial / MARKER).write_text(json.dumps(marker, indent=1))
@@ -199,6 +209,29 @@ def decoder_spec(vae) -> tuple[Any, Callable]:
 
     def build():
         return Traced().eval(), (torch.randn(1, channels, 16, 16),), [("latents", dynamic((1, channels, 16, 16)))]
+
+    return vae, build
+
+
+def encoder_spec(vae) -> tuple[Any, Callable]:
+    """(module, build) for an AutoencoderKL's encoder: image in [-1, 1] -> the moments (mean and log
+    variance, quant_conv included) that diffusers' DiagonalGaussianDistribution is built from."""
+    import torch
+
+    channels = vae.config.in_channels
+
+    class Traced(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vae = float32(vae)
+
+        def forward(self, image):
+            # AutoencoderKL._encode without its tiling branch: the export serves every size untiled
+            moments = self.vae.encoder(image)
+            return moments if self.vae.quant_conv is None else self.vae.quant_conv(moments)
+
+    def build():
+        return Traced().eval(), (torch.randn(1, channels, 64, 64),), [("image", dynamic((1, channels, 64, 64)))]
 
     return vae, build
 

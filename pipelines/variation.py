@@ -151,11 +151,13 @@ def load(source: str, device: str, dtype, runtime, **kwargs) -> tuple[Any, list[
     the image-to-image pipeline of its family) and place it on the device."""
     from diffusers import AutoPipelineForImage2Image
 
+    from pipelines import openvino_backend
     from pipelines.device import place_pipeline
 
     kwargs.update(safety_checker.load_kwargs(source, runtime, **kwargs))
     pipe = AutoPipelineForImage2Image.from_pretrained(source, torch_dtype=dtype, **kwargs)
-    return pipe, place_pipeline(pipe, device, runtime)
+    notices = place_pipeline(pipe, device, runtime)
+    return pipe, notices + openvino_backend.attach(pipe, source, device, runtime)  # exported on first run
 
 
 def from_base(t2i_pipe) -> Any:
@@ -167,12 +169,16 @@ def from_base(t2i_pipe) -> Any:
 def run(pipe, request: Request, progress: Progress) -> Result:
     """One variation of the source at the source's size."""
     import torch
+
+    from pipelines import openvino_backend
     progress.check()
     prep = request.take_prepared()
     notices = list(prep.notices)
     sent = sent_prompts(pipe, request.prompt, request.negative_prompt)
     notices += sent.notices
     view = request_view(pipe, make_scheduler(pipe, request.scheduler))
+    backend, backend_notices = openvino_backend.swap(pipe, view, progress)   # the pipeline made over text to image's
+    notices += backend_notices
     steps_run = max(1, int(request.steps * request.strength))
     width, height = prep.work.size
     kwargs: dict[str, Any] = dict(
@@ -191,6 +197,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         image = image.resize(prep.source_size, Image.Resampling.LANCZOS)
     params = _params(request, sent.prompt, sent.negative, view, prep, steps_run)
     params["safety_checker"] = safety_checker.state(view)
+    params["backend"] = backend
     return Result([ImageArtifact(image=image, params=params)], notices)
 
 

@@ -1,0 +1,112 @@
+"""OpenVINO on the CPU for the edit tasks: a variation (image to image), a fill on the text-to-image
+twin's weights and a fill on the dedicated 9-channel inpainting twin, exported and run through the
+production loader and runner, against PyTorch at the same seed. The VAE encoder is exported only when
+an edit first needs it, and reused after a restart."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_openvino import MIN_PSNR_DB, count_converts, make, manager, psnr
+from test_variation import picture
+
+from pipelines import fill, variation
+from pipelines.media import InputFile
+from pipelines.runner import execute
+
+MASK_BOX = (40, 30, 100, 90)   # on the 128×128 picture: pixels outside it must stay the source's bytes
+
+
+def mask() -> Image.Image:
+    canvas = Image.new("L", (128, 128), 0)
+    canvas.paste(255, MASK_BOX)
+    return canvas
+
+
+def vary(**kw) -> variation.Request:
+    base = dict(image=picture(), prompt="a lighthouse at dusk", model="tiny-sd15", strength=0.6, steps=4, seed=5)
+    return variation.Request(**{**base, **kw})
+
+
+def filling(model: str, **kw) -> fill.Request:
+    base = dict(image=picture(), mask=mask(), prompt="a red kite", model=model, steps=3, seed=5)
+    return fill.Request(**{**base, **kw})
+
+
+EDITS = {"variation": ("variation", vary), "fill on the text-to-image weights": ("fill", lambda: filling("tiny-sd15")),
+         "fill on the inpainting model": ("fill", lambda: filling("tiny-sd15-inpaint"))}
+
+
+def exported_components(folder) -> set[str]:
+    return {p.name.split("-")[0] for p in folder.iterdir() if p.is_dir() and "-" in p.name}
+
+
+@pytest.fixture(scope="module")
+def edits(studio, export_dir):
+    """Text to image first (it exports no encoder), then each edit on OpenVINO (counting the exports)
+    and on PyTorch."""
+    models = manager(studio, export_dir)
+    execute(models, "text_to_image", make(batch=1))
+    after_text = exported_components(export_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        converts = count_converts(patch)
+        ov = {name: execute(models, task, build()) for name, (task, build) in EDITS.items()}
+    pytorch = manager(studio, export_dir, "pytorch")
+    pt = {name: execute(pytorch, task, build()) for name, (task, build) in EDITS.items()}
+    return SimpleNamespace(after_text=after_text, converts=len(converts), ov=ov, pt=pt)
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_an_edit_through_openvino_matches_pytorch_at_the_same_seed(edits, name):
+    ov, pt = edits.ov[name].artifacts[0], edits.pt[name].artifacts[0]
+    assert ov.image.size == pt.image.size == (128, 128)
+    assert (ov.params["backend"], pt.params["backend"]) == ("openvino", "pytorch")
+    assert ov.params["seed"] == pt.params["seed"] and ov.params["pipeline"] == pt.params["pipeline"]
+    assert psnr(ov.image, pt.image) > MIN_PSNR_DB
+    assert psnr(ov.image, picture()) < MIN_PSNR_DB   # the edit did change the picture
+
+
+def test_the_vae_encoder_is_exported_only_when_an_edit_first_needs_it(edits, export_dir):
+    assert edits.after_text == {"unet", "vae_decoder"}
+    assert exported_components(export_dir) == {"unet", "vae_decoder", "vae_encoder"}
+    # the variation and the fill over text to image's model add its encoder only; the dedicated
+    # inpainting model (its own UNet and VAE) exports its three components
+    assert edits.converts == 1 + 3
+    assert len(list(export_dir.glob("vae_encoder-*"))) == 2
+
+
+def test_a_fill_on_openvino_keeps_every_pixel_outside_the_mask(edits):
+    outside = np.asarray(mask()) == 0
+    for name in ("fill on the text-to-image weights", "fill on the inpainting model"):
+        out = np.asarray(edits.ov[name].artifacts[0].image)
+        assert np.array_equal(out[outside], np.asarray(picture())[outside]), name
+
+
+def test_a_second_request_after_a_restart_reuses_the_encoder_export(studio, edits, export_dir, monkeypatch):
+    calls = count_converts(monkeypatch)
+    models = manager(studio, export_dir)
+    results = [execute(models, "variation", vary(seed=9)), execute(models, "fill", filling("tiny-sd15-inpaint"))]
+    assert [r.artifacts[0].params["backend"] for r in results] == ["openvino"] * 2
+    assert calls == []
+
+
+def test_the_published_fill_keeps_the_source_outside_the_mask_and_records_the_backend(
+        studio, edits, export_dir, monkeypatch, tmp_path):
+    from studio.backends import LocalBackend
+
+    source = tmp_path / "source.png"
+    picture().save(source)
+    monkeypatch.setattr(studio, "backend", LocalBackend(manager(studio, export_dir)))
+    outcome = studio.produce("fill", filling("tiny-sd15-inpaint", image=str(source)), "openvino-edit",
+                             inputs=[InputFile(str(source), "parentOf", "source image")])
+    item = outcome.items[0]
+    assert item.params["backend"] == "openvino"
+    downloaded, outside = np.asarray(Image.open(item.path).convert("RGB")), np.asarray(mask()) == 0
+    assert np.array_equal(downloaded[outside], np.asarray(picture())[outside])
+    assert studio.publisher.verify(item.path).state in ("Valid", "Trusted")
+
+
+def test_a_fill_openvino_cannot_run_runs_on_pytorch_with_a_notice(studio, export_dir):
+    result = execute(manager(studio, export_dir), "fill", filling("tiny-flux-fill"))
+    assert result.artifacts[0].params["backend"] == "pytorch"
+    assert any("FluxFillPipeline" in n and "PyTorch" in n for n in result.notices)
