@@ -10,7 +10,7 @@ from PIL import Image
 from test_openvino import MIN_PSNR_DB, count_converts, make, manager, psnr
 from test_variation import picture
 
-from pipelines import fill, variation
+from pipelines import fill, upscale, variation
 from pipelines.media import InputFile
 from pipelines.runner import execute
 
@@ -82,28 +82,36 @@ def test_a_fill_on_openvino_keeps_every_pixel_outside_the_mask(edits):
         assert np.array_equal(out[outside], np.asarray(picture())[outside]), name
 
 
-def test_a_second_request_after_a_restart_reuses_the_encoder_export(studio, edits, export_dir, monkeypatch):
-    calls = count_converts(monkeypatch)
-    models = manager(studio, export_dir)
-    results = [execute(models, "variation", vary(seed=9)), execute(models, "fill", filling("tiny-sd15-inpaint"))]
-    assert [r.artifacts[0].params["backend"] for r in results] == ["openvino"] * 2
-    assert calls == []
-
-
-def test_the_published_fill_keeps_the_source_outside_the_mask_and_records_the_backend(
+def test_after_a_restart_the_exports_are_reused_and_the_published_fill_keeps_the_source(
         studio, edits, export_dir, monkeypatch, tmp_path):
     from studio.backends import LocalBackend
 
     source = tmp_path / "source.png"
     picture().save(source)
-    monkeypatch.setattr(studio, "backend", LocalBackend(manager(studio, export_dir)))
+    calls = count_converts(monkeypatch)
+    models = manager(studio, export_dir)   # a restart: new loaded pipelines, the same export cache
+    monkeypatch.setattr(studio, "backend", LocalBackend(models))
     outcome = studio.produce("fill", filling("tiny-sd15-inpaint", image=str(source)), "openvino-edit",
                              inputs=[InputFile(str(source), "parentOf", "source image")])
+    varied = execute(models, "variation", vary(seed=9))
+    assert calls == []
     item = outcome.items[0]
-    assert item.params["backend"] == "openvino"
+    assert item.params["backend"] == varied.artifacts[0].params["backend"] == "openvino"
     downloaded, outside = np.asarray(Image.open(item.path).convert("RGB")), np.asarray(mask()) == 0
     assert np.array_equal(downloaded[outside], np.asarray(picture())[outside])
     assert studio.publisher.verify(item.path).state in ("Valid", "Trusted")
+
+
+def test_the_creative_pass_of_an_upscale_runs_through_openvino(studio, edits, export_dir):
+    def creative(backend):
+        request = upscale.Request(image=picture().resize((32, 32)), model="tiny-compact-x4", scale=4, tile=32,
+                                  creative_model="tiny-sd15", creative_strength=0.5, creative_steps=2, creative_tile=64)
+        return execute(manager(studio, export_dir, backend), "upscale", request).artifacts[0]
+
+    ov, pt = creative("openvino"), creative("pytorch")
+    assert (ov.params["creative_backend"], pt.params["creative_backend"]) == ("openvino", "pytorch")
+    assert ov.params["creative_tiles"] == 4 and ov.image.size == pt.image.size == (128, 128)
+    assert psnr(ov.image, pt.image) > MIN_PSNR_DB
 
 
 def test_a_fill_openvino_cannot_run_runs_on_pytorch_with_a_notice(studio, export_dir):
