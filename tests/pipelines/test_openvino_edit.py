@@ -120,3 +120,25 @@ def test_a_fill_openvino_cannot_run_runs_on_pytorch_with_a_notice(studio, export
     result = execute(manager(studio, export_dir), "fill", filling("tiny-flux-fill"))
     assert result.artifacts[0].params["backend"] == "pytorch"
     assert any("FluxFillPipeline" in n and "PyTorch" in n for n in result.notices)
+
+
+def test_a_failed_encoder_export_runs_the_edit_on_pytorch_and_text_to_image_stays_on_openvino(
+        studio, edits, export_dir, tmp_path, monkeypatch):
+    import shutil
+
+    import openvino
+
+    for folder in export_dir.iterdir():   # the UNet and decoder exports are there; the encoder is not
+        if folder.is_dir() and "-" in folder.name and not folder.name.startswith("vae_encoder-"):
+            shutil.copytree(folder, tmp_path / folder.name)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operation")
+
+    monkeypatch.setattr(openvino, "convert_model", broken)
+    models = manager(studio, tmp_path)
+    varied = execute(models, "variation", vary())
+    assert varied.artifacts[0].params["backend"] == "pytorch"
+    assert any("export of the VAE encoder failed" in n and "PyTorch" in n for n in varied.notices)
+    assert psnr(varied.artifacts[0].image, edits.pt["variation"].artifacts[0].image) == float("inf")
+    assert execute(models, "text_to_image", make(batch=1)).artifacts[0].params["backend"] == "openvino"
