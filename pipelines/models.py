@@ -430,6 +430,10 @@ class ModelManager:
             from pipelines.ip_adapter import apply_ip_adapter
 
             notices += apply_ip_adapter(pipe, preset, self, device)
+        if preset.openvino:  # used when the pipeline runs through OpenVINO (cpu_backend), else ignored
+            from pipelines.openvino_backend import configure
+
+            notices += configure(pipe, preset.openvino)
         return Loaded(pipe, preset, device, dtype, [*plan.notices, *notices], offload=plan.offload)
 
     def _view(self, task: str, preset: ModelPreset, shared: Loaded) -> Loaded:

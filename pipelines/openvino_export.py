@@ -29,7 +29,8 @@ from pipelines.progress import Progress
 log = logging.getLogger(__name__)
 FORMAT = 1            # bump when what is exported changes
 MARKER = "done.json"
-LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder", "vae_encoder": "VAE encoder"}
+LABELS = {"unet": "UNet", "vae_decoder": "VAE decoder", "vae_encoder": "VAE encoder", "text_encoder": "text encoder"}
+WEIGHTS = ("fp32", "int8")  # a preset's `openvino.weights`: int8 is NNCF's weight compression of the UNet
 # What text-to-image needs; image-to-image and fill add "vae_encoder" (exported when first asked for).
 GENERATE = ("unet", "vae_decoder")
 FILES = ("model.xml", "model.bin")
@@ -45,34 +46,58 @@ class ExportError(RuntimeError):
 
 
 def compile_components(pipe, root: Path, source: str, progress: Progress,
-                       names: tuple[str, ...] = GENERATE) -> dict[str, "Component"]:
-    """{name: Component} for `pipe`'s components `names` (keys of LABELS), exported on first use."""
+                       names: tuple[str, ...] = GENERATE, weights: str = "fp32") -> dict[str, "Component"]:
+    """{name: Component} for `pipe`'s components `names` (keys of LABELS), exported on first use;
+    with `weights="int8"` the UNet is NNCF's INT8 weight compression of its fp32 export (kept beside it)."""
     import openvino as ov
 
     core = ov.Core()
     builders = {"unet": lambda: unet_spec(pipe.unet), "vae_decoder": lambda: decoder_spec(pipe.vae),
-                "vae_encoder": lambda: encoder_spec(pipe.vae)}
+                "vae_encoder": lambda: encoder_spec(pipe.vae), "text_encoder": lambda: text_encoder_spec(pipe.text_encoder)}
     specs = {name: builders[name]() for name in names}
     components = {}
     for done, (name, (module, build)) in enumerate(specs.items()):
         progress.update(done, len(specs), f"preparing the OpenVINO {LABELS[name]}")
-        folder = Path(root) / f"{name}-{cache_key(module)[:24]}"
-        components[name] = Component(core, load_or_export(core, folder, name, build, source), Path(root) / "compiled")
+        key = cache_key(module)[:24]
+        path = load_or_export(core, Path(root) / f"{name}-{key}", name, lambda b=build: converted(b), source)
+        if name == "unet" and weights == "int8":
+            path = load_or_export(core, Path(root) / f"{name}-int8-{key}", name,
+                                  lambda p=path: compressed(core.read_model(p)), source)
+        components[name] = Component(core, path, Path(root) / "compiled")
     return components
 
 
-def load_or_export(core, folder: Path, name: str, build: Callable, source: str) -> Path:
-    """The model.xml of the cached export in `folder`, exported first when missing or damaged."""
+def load_or_export(core, folder: Path, name: str, make: Callable, source: str) -> Path:
+    """The model.xml of the cached export in `folder`, made by `make()` (an ov.Model) first when
+    missing or damaged."""
     if not is_complete(folder):
         if folder.exists():
             log.warning("OpenVINO export cache %s is incomplete or damaged: rebuilding it", folder)
-        export(folder, name, build, source)
+        export(folder, name, make, source)
     try:
         core.read_model(folder / "model.xml")
     except RuntimeError:  # sizes matched but the files do not read: rebuild once
         log.warning("OpenVINO export %s does not read: rebuilding it", folder)
-        export(folder, name, build, source)
+        export(folder, name, make, source)
     return folder / "model.xml"
+
+
+def converted(build: Callable):
+    """The ov.Model of a component spec's `build()` (module, example inputs, input shapes)."""
+    import openvino as ov
+
+    module, example, inputs = build()
+    with warnings.catch_warnings():  # diffusers' shape checks warn while traced; the export is dynamic
+        warnings.simplefilter("ignore")
+        return ov.convert_model(module, example_input=example, input=inputs)
+
+
+def compressed(model):
+    """NNCF's INT8 weight compression (asymmetric, per output channel) of the model's weighted
+    layers: half the memory; the arithmetic stays in the CPU's inference precision."""
+    import nncf
+
+    return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
 
 
 def compile_config(cache_dir: Path | None) -> dict[str, Any]:
@@ -121,8 +146,8 @@ def is_complete(folder: Path) -> bool:
         return False
 
 
-def export(folder: Path, name: str, build: Callable, source: str) -> None:
-    """Convert and save one component into `folder` (written aside, then moved into place)."""
+def export(folder: Path, name: str, make: Callable, source: str) -> None:
+    """Make (convert) and save one component into `folder` (written aside, then moved into place)."""
     import openvino as ov
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -130,11 +155,7 @@ def export(folder: Path, name: str, build: Callable, source: str) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        module, example, inputs = build()
-        with warnings.catch_warnings():  # diffusers' shape checks warn while traced; the export is dynamic
-            warnings.simplefilter("ignore")
-            model = ov.convert_model(module, example_input=example, input=inputs)
-        ov.save_model(model, partial / "model.xml")
+        ov.save_model(make(), partial / "model.xml")
     except Exception as e:
         shutil.rmtree(partial, ignore_errors=True)
         raise ExportError(f"The OpenVINO export of the {LABELS[name]} failed "
@@ -153,7 +174,8 @@ def cache_key(module) -> str:
     digest = hashlib.sha256(f"{type(module).__name__}|{ov.get_version()}|{FORMAT}|".encode())
     # the config's own bookkeeping ("_use_default_values", a list in set order that changes with each
     # process's hash seed; the library version) is left out: it would make every restart re-export
-    config = {k: v for k, v in module.config.items() if not k.startswith("_")}
+    raw = module.config if isinstance(module.config, dict) else module.config.to_dict()  # diffusers' or transformers'
+    config = {k: v for k, v in raw.items() if not k.startswith("_")}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for key, tensor in module.state_dict().items():
         digest.update(f"{key}{tuple(tensor.shape)}".encode())
@@ -234,6 +256,26 @@ def encoder_spec(vae) -> tuple[Any, Callable]:
         return Traced().eval(), (torch.randn(1, channels, 64, 64),), [("image", dynamic((1, channels, 64, 64)))]
 
     return vae, build
+
+
+def text_encoder_spec(encoder) -> tuple[Any, Callable]:
+    """(module, build) for a CLIP text encoder as SD 1.5-family pipelines call it: token ids ->
+    last hidden state (batch and length dynamic)."""
+    import openvino as ov
+    import torch
+
+    class Traced(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = float32(encoder)
+
+        def forward(self, input_ids):
+            return self.encoder(input_ids, return_dict=False)[0]
+
+    def build():
+        return Traced().eval(), (torch.ones(1, 77, dtype=torch.long),), [("input_ids", ov.PartialShape([-1, -1]))]
+
+    return encoder, build
 
 
 def float32(module):

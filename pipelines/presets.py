@@ -48,6 +48,7 @@ class ModelPreset:
     preview: str | None = None       # a preview_decoder preset for live previews
     lora: dict[str, Any] = field(default_factory=dict)  # a few-step adapter fused at load (pipelines/lora.py)
     ip_adapter: dict[str, Any] = field(default_factory=dict)  # image-prompt adapter loaded at load (pipelines/ip_adapter.py)
+    openvino: dict[str, Any] = field(default_factory=dict)  # OpenVINO options on a CPU: {weights = "int8"}
     defaults: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     # Classifier presets only: which labels mean "generated", and the calibrated score bands.
@@ -98,6 +99,10 @@ def parse_presets(task: str, data: dict[str, Any], request_fields: set[str] | No
             from pipelines.ip_adapter import check_spec
 
             check_spec(f"{task}: preset {name!r}", entry["ip_adapter"])
+        if "openvino" in entry:
+            from pipelines.openvino_backend import check_options
+
+            check_options(f"{task}: preset {name!r}", entry["openvino"])
         if request_fields is not None:
             bad_defaults = set(entry.get("defaults", {})) - request_fields
             if bad_defaults:
