@@ -2,6 +2,7 @@
 twin's weights and a fill on the dedicated 9-channel inpainting twin, exported and run through the
 production loader and runner, against PyTorch at the same seed. The VAE encoder is exported only when
 an edit first needs it, and reused after a restart."""
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,9 @@ from test_openvino import MIN_PSNR_DB, count_converts, make, manager, psnr
 from test_variation import picture
 
 from pipelines import fill, upscale, variation
+from pipelines.errors import Cancelled
 from pipelines.media import InputFile
+from pipelines.progress import Progress
 from pipelines.runner import execute
 
 MASK_BOX = (40, 30, 100, 90)   # on the 128×128 picture: pixels outside it must stay the source's bytes
@@ -55,7 +58,7 @@ def edits(studio, export_dir):
     pytorch = manager(studio, export_dir, "pytorch")
     pt = {name: execute(pytorch, task, build()) for name, (task, build) in EDITS.items()}
     return SimpleNamespace(after_text=after_text, added=exports(export_dir) - after_text, converts=len(converts),
-                           ov=ov, pt=pt)
+                           ov=ov, pt=pt, models=models)
 
 
 @pytest.mark.parametrize("name", list(EDITS))
@@ -82,6 +85,20 @@ def test_a_fill_on_openvino_keeps_every_pixel_outside_the_mask(edits):
     for name in ("fill on the text-to-image weights", "fill on the inpainting model"):
         out = np.asarray(edits.ov[name].artifacts[0].image)
         assert np.array_equal(out[outside], np.asarray(picture())[outside]), name
+
+
+def test_progress_and_cancel_mid_variation_on_openvino(edits):
+    events, cancel = [], threading.Event()
+
+    def listener(event):
+        events.append((event.done, event.total, event.stage))
+        if event.stage == "denoising" and event.done == 1:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        execute(edits.models, "variation", vary(steps=8), Progress(listener, cancel))
+    assert [done for done, _, stage in events if stage == "denoising"] == [1]   # stopped before step 2
+    assert execute(edits.models, "variation", vary()).artifacts[0].params["backend"] == "openvino"   # still usable
 
 
 def test_after_a_restart_the_exports_are_reused_and_the_published_fill_keeps_the_source(
