@@ -28,7 +28,7 @@ BACKENDS = ("auto", "pytorch", "openvino")
 _GENERATE = ("unet", "vae_decoder")
 _EDIT = ("unet", "vae_decoder", "vae_encoder")
 # The pipeline classes this module can feed, and the components each needs exported. SD 1.5-family
-# pipelines also get their CLIP text encoder (3x faster in bench/cpu_backends.py); SDXL's two encoders
+# pipelines also get their CLIP text encoder (1.5x faster in bench/cpu_backends.py); SDXL's two encoders
 # are asked for hidden states and pooled outputs, and stay on PyTorch.
 PIPELINES = {"StableDiffusionPipeline": (*_GENERATE, "text_encoder"), "StableDiffusionXLPipeline": _GENERATE,
              "StableDiffusionImg2ImgPipeline": (*_EDIT, "text_encoder"), "StableDiffusionXLImg2ImgPipeline": _EDIT,
@@ -178,7 +178,7 @@ def _module_base():
         def __init__(self, component, original):
             super().__init__()
             self.component = component
-            self.requests: dict[tuple, Any] = {}   # one infer request per shape this wrapper ran
+            self.request = None   # this wrapper's own infer request (one per request's view)
             self.config = original.config
             self.out_dtype = original.dtype
 
@@ -192,11 +192,9 @@ def _module_base():
 
         def infer(self, *inputs):
             feed = [(x.to(torch.float32) if x.is_floating_point() else x).detach().numpy() for x in inputs]
-            shapes = tuple(tuple(x.shape) for x in feed)
-            request = self.requests.get(shapes)
-            if request is None:
-                request = self.requests[shapes] = self.component.for_shapes(shapes).create_infer_request()
-            out = request.infer(feed, share_inputs=True)
+            if self.request is None:
+                self.request = self.component.compiled().create_infer_request()
+            out = self.request.infer(feed, share_inputs=True)
             return torch.from_numpy(out[0].copy()).to(self.out_dtype)
 
     return OVModule

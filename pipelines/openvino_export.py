@@ -3,10 +3,11 @@ to OpenVINO, and the export cache.
 
 Each component is converted with `openvino.convert_model` (traced from the loaded module, with
 dynamic batch and spatial sizes, so one export serves every size and batch) and saved under
-`<root>/<component>-<key>/`. It is compiled per request shape (`Component.for_shapes`): the CPU
-plugin's kernels for a static shape are faster than its dynamic-shape path (bench/cpu_backends.py
-measures both), so each size and batch gets its own compiled model, the latest few kept in memory and
-their compiled blobs in `<root>/compiled` (OpenVINO's CACHE_DIR) so a restart does not recompile. The key hashes the component's class,
+`<root>/<component>-<key>/`. It is compiled once, with those dynamic shapes (`Component.compiled`):
+bench/cpu_backends.py measured the CPU plugin's static-shape kernels no faster here, while compiling
+for each size cost ~20 s per new size at real size (each fill mask crops its own size) and ~2 GiB more
+memory; the compiled blob is kept in `<root>/compiled` (OpenVINO's CACHE_DIR) so a restart does not
+recompile. The key hashes the component's class,
 config and a sample of every weight tensor (so a LoRA fused at load gets its own export, and a
 new revision of the weights too), the OpenVINO version and this module's format. A folder counts
 only when its `done.json` marker is there and the files have the sizes it records; anything else
@@ -20,7 +21,6 @@ import logging
 import shutil
 import threading
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,7 +34,6 @@ WEIGHTS = ("fp32", "int8")  # a preset's `openvino.weights`: int8 is NNCF's weig
 # What text-to-image needs; image-to-image and fill add "vae_encoder" (exported when first asked for).
 GENERATE = ("unet", "vae_decoder")
 FILES = ("model.xml", "model.bin")
-KEEP_SHAPES = 2       # compiled shapes kept per component: each holds its own copy of the weights
 
 
 class ExportError(RuntimeError):
@@ -112,29 +111,21 @@ def compile_config(cache_dir: Path | None) -> dict[str, Any]:
 
 
 class Component:
-    """One exported model, compiled for each static input shape it is asked for (the latest
-    KEEP_SHAPES kept). Thread-safe: requests of the same shape share one compiled model."""
+    """One exported model, compiled once (dynamic shapes: every size and batch) when first asked
+    for. Thread-safe: every request shares the compiled model, each with its own infer request."""
 
     def __init__(self, core, path: Path, cache_dir: Path | None):
         self.core, self.path, self.cache_dir = core, path, cache_dir
         self.names = [port.any_name for port in core.read_model(path).inputs]
-        self.compiled: OrderedDict[tuple, Any] = OrderedDict()
+        self.model: Any = None
         self.lock = threading.Lock()
 
-    def for_shapes(self, shapes: tuple[tuple[int, ...], ...]):
-        """The model compiled for inputs of these shapes (in the order of `names`)."""
+    def compiled(self):
+        """The compiled model (compiled, or read from the blob cache, on the first call)."""
         with self.lock:
-            if shapes in self.compiled:
-                self.compiled.move_to_end(shapes)
-                return self.compiled[shapes]
-            import openvino as ov
-
-            model = self.core.read_model(self.path)
-            model.reshape({name: ov.PartialShape(list(shape)) for name, shape in zip(self.names, shapes)})
-            self.compiled[shapes] = self.core.compile_model(model, "CPU", compile_config(self.cache_dir))
-            while len(self.compiled) > KEEP_SHAPES:
-                self.compiled.popitem(last=False)
-            return self.compiled[shapes]
+            if self.model is None:
+                self.model = self.core.compile_model(self.path, "CPU", compile_config(self.cache_dir))
+            return self.model
 
 
 def is_complete(folder: Path) -> bool:
