@@ -31,9 +31,9 @@ def count_compressions(monkeypatch) -> list:
 
 
 @pytest.fixture(scope="module")
-def runs(studio, tmp_path_factory):
-    """The same request on PyTorch, on OpenVINO, and on OpenVINO with the INT8 preset."""
-    export_dir = tmp_path_factory.mktemp("openvino-options")
+def runs(studio, export_dir):
+    """The same request on PyTorch, on OpenVINO, and on OpenVINO with the INT8 preset (the session's
+    export cache: the twin's fp32 exports are shared with the other OpenVINO test modules)."""
     models = with_int8(manager(studio, export_dir))
     return dict(export_dir=export_dir,
                 pytorch=execute(manager(studio, export_dir, "pytorch"), "text_to_image", make(batch=1)),
@@ -41,8 +41,9 @@ def runs(studio, tmp_path_factory):
                 int8=execute(models, "text_to_image", make(batch=1, model="tiny-sd15-int8")))
 
 
-def test_the_text_encoder_is_exported_and_its_embeddings_make_the_pytorch_image(runs):
-    assert list(runs["export_dir"].glob("text_encoder-*/model.xml"))
+def test_the_text_encoder_is_exported_and_its_embeddings_make_the_pytorch_image(studio, runs):
+    encoder = studio.models.get("text_to_image", "tiny-sd15").pipe.text_encoder
+    assert (runs["export_dir"] / f"text_encoder-{openvino_export.cache_key(encoder)[:24]}" / "model.xml").is_file()
     # the prompt went through the exported encoder: the image still matches PyTorch's at the same seed
     assert runs["openvino"].artifacts[0].params["backend"] == "openvino"
     assert psnr(runs["openvino"].artifacts[0].image, runs["pytorch"].artifacts[0].image) > MIN_PSNR_DB
@@ -64,14 +65,14 @@ def test_the_exported_text_encoder_answers_as_the_loaded_one(studio, runs):
         assert torch.equal(hidden[-2], pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2])
 
 
-def test_an_int8_preset_runs_a_compressed_unet_recorded_in_the_output(runs):
+def test_an_int8_preset_runs_a_compressed_unet_recorded_in_the_output(studio, runs):
     art = runs["int8"].artifacts[0]
     assert art.params["backend"] == "openvino (UNet INT8 weights)"
     assert art.image.size == runs["pytorch"].artifacts[0].image.size
     assert psnr(art.image, runs["pytorch"].artifacts[0].image) > MIN_INT8_PSNR_DB
     assert psnr(art.image, runs["openvino"].artifacts[0].image) != float("inf")   # not the fp32 UNet
-    int8, = runs["export_dir"].glob("unet-int8-*")
-    fp32, = runs["export_dir"].glob("unet-[0-9a-f]*")
+    key = openvino_export.cache_key(studio.models.get("text_to_image", "tiny-sd15").pipe.unet)[:24]
+    int8, fp32 = runs["export_dir"] / f"unet-int8-{key}", runs["export_dir"] / f"unet-{key}"
     assert (int8 / "model.bin").stat().st_size < 0.6 * (fp32 / "model.bin").stat().st_size
 
 
