@@ -176,6 +176,7 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
     """One image of the base model steered by the control image."""
     import torch
 
+    from pipelines import openvino_backend
     progress.check()
     source, control, notices = request.take_prepared()
     if control is None:
@@ -183,7 +184,8 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
         estimator = (joined.control.depth_model, joined.control.depth_processor) if joined.control.depth_model else None
         control = fit(control_map("depth", source, estimator), (request.width, request.height), notices)
     view = request_view(joined.pipe, make_scheduler(joined.pipe, "default"))
-    notices += prompt_notices(view, request.prompt)
+    backend, said = openvino_backend.swap(joined.pipe, view, progress)   # a ControlNet view stays on PyTorch
+    notices += said + prompt_notices(view, request.prompt)
     kwargs: dict[str, Any] = dict(
         prompt=request.prompt.strip(), negative_prompt=request.negative_prompt.strip() or None,
         width=request.width, height=request.height, num_inference_steps=request.steps,
@@ -207,7 +209,7 @@ def run(joined: Joined, request: Request, progress: Progress) -> Result:
                   control_sha256=hashlib.sha256(control.tobytes()).hexdigest(),
                   control_mode=UNION_MODES[request.control_type] if joined.control.union else None,
                   scheduler_class=type(view.scheduler).__name__, pipeline=type(view).__name__,
-                  safety_checker=safety_checker.state(view))
+                  safety_checker=safety_checker.state(view), backend=backend)
     return Result([ImageArtifact(image=output.images[0], params=params)], notices)
 
 

@@ -4,6 +4,7 @@ on the tiny SD 1.5 twin through the production loader and runner, against PyTorc
 import dataclasses
 
 import pytest
+from test_control import make as controlled
 from test_openvino import MIN_PSNR_DB, make, manager, psnr
 
 from pipelines import openvino_backend, openvino_export
@@ -88,3 +89,11 @@ def test_a_preset_with_unknown_openvino_options_is_refused(options):
     entry = dict(label="x", tier="cpu", family="sd15", license="x", commercial_use=True, repo="a/b", openvino=options)
     with pytest.raises(PresetError, match="openvino must be a table"):
         parse_presets("text_to_image", {"broken": entry})
+
+
+def test_structure_control_over_an_openvino_model_runs_on_pytorch_and_says_so(studio, export_dir):
+    models = manager(studio, export_dir)   # cpu_backend = "openvino", named: a pipeline left on PyTorch is said
+    execute(models, "text_to_image", make(batch=1))   # the base model runs through OpenVINO...
+    result = execute(models, "control", controlled())   # ...its ControlNet view cannot
+    assert result.artifacts[0].params["backend"] == "pytorch"
+    assert any("OpenVINO does not run StableDiffusionControlNetPipeline" in n for n in result.notices)
