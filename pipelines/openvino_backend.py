@@ -27,7 +27,7 @@ from pipelines.progress import Progress
 BACKENDS = ("auto", "pytorch", "openvino")
 _GENERATE = ("unet", "vae_decoder")
 _EDIT = ("unet", "vae_decoder", "vae_encoder")
-# The pipeline classes this module can feed, and the components each needs exported. SD 1.5-family
+# The pipeline classes this module can feed, and the components each needs exported. SD 1.5 / SD-Turbo
 # pipelines also get their CLIP text encoder (1.5x faster in bench/cpu_backends.py); SDXL's two encoders
 # are asked for hidden states and pooled outputs, and stay on PyTorch.
 PIPELINES = {"StableDiffusionPipeline": (*_GENERATE, "text_encoder"), "StableDiffusionXLPipeline": _GENERATE,

@@ -1,12 +1,12 @@
-"""Export of a diffusers pipeline's UNet and VAE decoder (and, for the edit tasks, its VAE encoder)
-to OpenVINO, and the export cache.
+"""Export of a diffusers pipeline's UNet, VAE decoder and CLIP text encoder (and, for the edit tasks,
+its VAE encoder) to OpenVINO, and the export cache.
 
 Each component is converted with `openvino.convert_model` (traced from the loaded module, with
 dynamic batch and spatial sizes, so one export serves every size and batch) and saved under
 `<root>/<component>-<key>/`. It is compiled once, with those dynamic shapes (`Component.compiled`):
-bench/cpu_backends.py measured the CPU plugin's static-shape kernels no faster here, while compiling
-for each size cost ~20 s per new size at real size (each fill mask crops its own size) and ~2 GiB more
-memory; the compiled blob is kept in `<root>/compiled` (OpenVINO's CACHE_DIR) so a restart does not
+bench/cpu_backends.py measured the CPU plugin's static-shape kernels only 4 % faster here, while
+compiling for each size cost ~20 s per new size at real size (each fill mask crops its own size) and
+~2 GiB more memory; the compiled blob is kept in `<root>/compiled` (OpenVINO's CACHE_DIR) so a restart does not
 recompile. The key hashes the component's class,
 config and a sample of every weight tensor (so a LoRA fused at load gets its own export, and a
 new revision of the weights too), the OpenVINO version and this module's format. A folder counts
