@@ -81,10 +81,37 @@ def load_or_export(core, folder: Path, name: str, make: Callable, source: str) -
     return folder / "model.xml"
 
 
+def without_telemetry() -> None:
+    """Keep OpenVINO's converter and NNCF from sending usage telemetry from this process.
+
+    Both send it unless the user opted out (openvino_telemetry's consent file), each message from a
+    forked process: the studio sends nothing anywhere, and a fork while another thread is inside
+    OpenBLAS (the library tagger's audio features) deadlocked the export. Every (re)initialisation of
+    the library's one Telemetry object ends with its consent off; the user's own file is left as it is."""
+    try:
+        from openvino_telemetry import Telemetry
+    except ImportError:   # OpenVINO then uses its own no-op stub
+        return
+    if getattr(Telemetry.init, "studio_off", False):
+        return
+    original = Telemetry.init
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.consent = False
+
+    init.studio_off = True
+    Telemetry.init = init
+    existing = getattr(Telemetry, "_SingletonMetaClass__single_instance", None)   # made before this call
+    if existing is not None:
+        existing.consent = False
+
+
 def converted(build: Callable):
     """The ov.Model of a component spec's `build()` (module, example inputs, input shapes)."""
     import openvino as ov
 
+    without_telemetry()
     module, example, inputs = build()
     with warnings.catch_warnings():  # diffusers' shape checks warn while traced; the export is dynamic
         warnings.simplefilter("ignore")
@@ -96,6 +123,7 @@ def compressed(model):
     layers: half the memory; the arithmetic stays in the CPU's inference precision."""
     import nncf
 
+    without_telemetry()
     return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
 
 

@@ -97,3 +97,22 @@ def test_structure_control_over_an_openvino_model_runs_on_pytorch_and_says_so(st
     result = execute(models, "control", controlled())   # ...its ControlNet view cannot
     assert result.artifacts[0].params["backend"] == "pytorch"
     assert any("OpenVINO does not run StableDiffusionControlNetPipeline" in n for n in result.notices)
+
+
+def test_an_export_sends_no_telemetry(monkeypatch):
+    """OpenVINO's converter sends usage telemetry from a forked process unless the user opted out; a
+    fork while the library tagger was inside OpenBLAS hung the export. The studio sends none."""
+    import openvino
+    import torch
+    from openvino_telemetry import Telemetry
+    from openvino_telemetry.utils.sender import TelemetrySender
+
+    sent = []
+    monkeypatch.setattr(TelemetrySender, "send", lambda self, backend, message: sent.append(message))
+
+    def build():
+        return torch.nn.Linear(4, 2).eval(), (torch.randn(1, 4),), [("input", openvino.PartialShape([-1, 4]))]
+
+    assert openvino_export.converted(build).inputs[0].any_name == "input"
+    assert sent == []
+    assert Telemetry().consent is False
