@@ -129,7 +129,7 @@ def swap(pipe, view, progress: Progress) -> tuple[str, list[str]]:
     view.unet = OVUNet(compiled["unet"], pipe.unet)
     view.vae = OVDecoder(compiled["vae_decoder"], pipe.vae, compiled.get("vae_encoder"))
     if "text_encoder" in compiled:
-        view.text_encoder = OVTextEncoder(compiled["text_encoder"], pipe.text_encoder)
+        view.text_encoder = exported.text_encoder(compiled["text_encoder"], pipe.text_encoder)
     return exported.label(), []
 
 
@@ -144,6 +144,7 @@ class Exported:
         self.lock = threading.Lock()
         self.models: dict[str, Any] = {}
         self.failures: dict[str, Exception] = {}  # a failed export is not retried for this loaded pipeline
+        self.encoder_wrapper = None
 
     def compiled(self, pipe, progress: Progress, names: tuple[str, ...] = _GENERATE) -> dict[str, Any]:
         """{name: Component} for `names`, the missing ones exported (or read from the cache) now."""
@@ -163,6 +164,14 @@ class Exported:
                     raise
             return {n: self.models[n] for n in names}
 
+    def text_encoder(self, component, encoder):
+        """The one text-encoder wrapper of this loaded model: the prompt-embedding cache knows a text
+        encoder by identity, so a wrapper per request would never hit it."""
+        with self.lock:
+            if self.encoder_wrapper is None:
+                self.encoder_wrapper = OVTextEncoder(component, encoder)
+            return self.encoder_wrapper
+
     def label(self) -> str:
         """The backend as each output records it."""
         return "openvino (UNet INT8 weights)" if self.weights == "int8" else "openvino"
@@ -178,7 +187,8 @@ def _module_base():
         def __init__(self, component, original):
             super().__init__()
             self.component = component
-            self.request = None   # this wrapper's own infer request (one per request's view)
+            self.request = None   # this wrapper's own infer request
+            self.lock = threading.Lock()   # the text encoder's wrapper is shared by concurrent requests
             self.config = original.config
             self.out_dtype = original.dtype
 
@@ -192,10 +202,11 @@ def _module_base():
 
         def infer(self, *inputs):
             feed = [(x.to(torch.float32) if x.is_floating_point() else x).detach().numpy() for x in inputs]
-            if self.request is None:
-                self.request = self.component.compiled().create_infer_request()
-            out = self.request.infer(feed, share_inputs=True)
-            return torch.from_numpy(out[0].copy()).to(self.out_dtype)
+            with self.lock:
+                if self.request is None:
+                    self.request = self.component.compiled().create_infer_request()
+                out = self.request.infer(feed, share_inputs=True)
+                return torch.from_numpy(out[0].copy()).to(self.out_dtype)
 
     return OVModule
 

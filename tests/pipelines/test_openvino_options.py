@@ -116,3 +116,12 @@ def test_an_export_sends_no_telemetry(monkeypatch):
     assert openvino_export.converted(build).inputs[0].any_name == "input"
     assert sent == []
     assert Telemetry().consent is False
+
+
+def test_a_repeated_prompt_is_encoded_once_through_openvino(studio, export_dir):
+    models = manager(studio, export_dir)
+    first = execute(models, "text_to_image", make(batch=1))
+    hits = models.embeddings.hits
+    again = execute(models, "text_to_image", make(batch=1, seed=9))   # the same prompt, another seed
+    assert first.artifacts[0].params["backend"] == again.artifacts[0].params["backend"] == "openvino"
+    assert models.embeddings.hits == hits + 1
