@@ -74,9 +74,9 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-def pair_row(name: str, runs: dict, reps: int, rows: list, images: bool = True) -> float:
-    """Time {"pytorch", "openvino"} interleaved, add its row, return the OpenVINO/PyTorch wall ratio
-    (PyTorch's (wall, CPU) seconds are kept in PYTORCH_SECONDS[name])."""
+def pair_row(name: str, runs: dict, reps: int, rows: list, images: bool = True) -> tuple[float, tuple[float, float]]:
+    """Time {"pytorch", "openvino"} interleaved, add its row; returns the OpenVINO/PyTorch wall ratio
+    and PyTorch's (wall, CPU) seconds."""
     outputs = {k: fn() for k, fn in runs.items()} if images else {}
     timed = interleave(runs, reps, warmup=0 if images else 1)
     (pt_wall, pt_cpu, pt_mem), (ov_wall, ov_cpu, ov_mem) = timed["pytorch"], timed["openvino"]
@@ -84,11 +84,7 @@ def pair_row(name: str, runs: dict, reps: int, rows: list, images: bool = True) 
     rows.append([name, f"{pt_wall:.2f}", f"{ov_wall:.2f}", f"{ov_wall / pt_wall:.2f}", f"{ov_cpu / pt_cpu:.2f}",
                  quality, f"{pt_mem / 2**20:.0f}", f"{ov_mem / 2**20:.0f}"])
     print(table(rows[-1:], HEADER), "|", uptime(), flush=True)
-    PYTORCH_SECONDS[name] = (pt_wall, pt_cpu)
-    return ov_wall / pt_wall
-
-
-PYTORCH_SECONDS: dict[str, tuple[float, float]] = {}
+    return ov_wall / pt_wall, (pt_wall, pt_cpu)
 
 
 def uptime() -> str:
@@ -140,7 +136,7 @@ STEP_HEADER = ["component", "pytorch wall/cpu s", "ov dynamic s", "ov static s",
                "static/pt wall/cpu"]
 
 
-def turbo_cases(args, rows: list) -> float:
+def turbo_cases(args, rows: list) -> tuple[float, tuple[float, float]]:
     import torch
     from diffusers import EulerAncestralDiscreteScheduler
 
@@ -163,7 +159,7 @@ def turbo_cases(args, rows: list) -> float:
     pt_full = lambda: generate(unet, lambda x: vae.decode(x / scale).sample, sched(), latents, text, 1)  # noqa: E731
     full = {"pytorch": pt_full,
             "openvino": lambda: generate(ov_unet, lambda x: ov_vae.decode(x / scale)[0], sched(), latents, text, 1)}
-    ratio = pair_row(f"SD-Turbo {size}px 1 step, full VAE", full, args.reps, rows)
+    ratio, pytorch_seconds = pair_row(f"SD-Turbo {size}px 1 step, full VAE", full, args.reps, rows)
     tiny = {"pytorch": lambda: generate(unet, lambda x: taesd.decode(x).sample * 2 - 1, sched(), latents, text, 1),
             "openvino": lambda: generate(ov_unet, lambda x: taesd.decode(x).sample * 2 - 1, sched(), latents, text, 1)}
     if args.int8:
@@ -171,7 +167,7 @@ def turbo_cases(args, rows: list) -> float:
                                                               latents, text, 1), pt_full, rows)
     elif not args.full_only:
         pair_row(f"SD-Turbo {size}px 1 step, tiny autoencoder", tiny, args.reps, rows)
-    return ratio
+    return ratio, pytorch_seconds
 
 
 INT8 = {"INT8 weights": "unet-int8-weights", "INT8 quantized": "unet-int8-quantized"}
@@ -389,7 +385,7 @@ def main() -> None:
     rows: list = []
     if args.int8:
         prepare_int8(args)
-    ratio = turbo_cases(args, rows)
+    ratio, pytorch_seconds = turbo_cases(args, rows)
     for wanted, case in ((args.text, text_case), (args.lcm, lcm_case)):
         if wanted:
             try:
@@ -399,8 +395,7 @@ def main() -> None:
     print()
     print(table(rows, HEADER))
     print(uptime())
-    full = PYTORCH_SECONDS[f"SD-Turbo {args.size}px 1 step, full VAE"]
-    print(f"fp32_floor_over_pytorch={floor_rows(args.size, full):.2f}")
+    print(f"fp32_floor_over_pytorch={floor_rows(args.size, pytorch_seconds):.2f}")
     print(f"openvino_over_pytorch={ratio:.2f}")
 
 

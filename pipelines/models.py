@@ -433,7 +433,7 @@ class ModelManager:
         if preset.openvino:  # used when the pipeline runs through OpenVINO (cpu_backend), else ignored
             from pipelines.openvino_backend import configure
 
-            notices += configure(pipe, preset.openvino)
+            configure(pipe, preset.openvino)
         return Loaded(pipe, preset, device, dtype, [*plan.notices, *notices], offload=plan.offload)
 
     def _view(self, task: str, preset: ModelPreset, shared: Loaded) -> Loaded:

@@ -78,13 +78,12 @@ def check_options(where: str, options: Any) -> None:
                           f"(weights: {', '.join(WEIGHTS)}); got {options!r}")
 
 
-def configure(pipe, options: dict[str, Any]) -> list[str]:
+def configure(pipe, options: dict[str, Any]) -> None:
     """Apply a preset's `openvino` options (`weights = "int8"`) to a loaded pipeline registered here;
     a pipeline left on PyTorch ignores them."""
     exported = registered(pipe)
     if exported is not None:
         exported.weights = options.get("weights", "fp32")
-    return []
 
 
 def unsupported(pipe) -> str | None:

@@ -153,7 +153,6 @@ def test_each_tier_tags_with_its_own_models_and_a_real_tier_never_with_a_twin(st
     assert pick_preset(fake, "clip", " clip-vit-l14 ") == "clip-vit-l14"   # the settings' choice goes first
 
 
-
 def test_the_newest_item_is_tagged_first(studio):
     """A visitor searches for what they just made: a backlog of older items (a busy demo, a restart, or
     this suite's hundreds of outputs, which kept the items of the tests above waiting past 120 s) must
