@@ -3,6 +3,11 @@ answer is a clear sentence (never a traceback or "internal error") within a seco
 around the call, before any model runs; nothing is written outside the session folders; another
 visitor's gallery is untouched; the server still makes an image afterwards.
 
+"Before any model runs" is asserted as such (no job was registered for a refused input), so the
+second's bound can take a second measurement when the first was slow: on the 2-core CI machine the
+in-process server shares its cores with everything else, and one answer in hundreds once took 4 s
+there. A path that ran a model or queued a job first fails the structural check whatever the clock.
+
 One test id per (entry point, file). Run alone with:
     HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/studio/test_hostile_uploads.py -q
 """
@@ -139,11 +144,25 @@ def call(client: Client, entry: str, args: dict, files: dict) -> tuple[float, st
     return elapsed, text
 
 
+def answered_fast(studio, attempt, label: str, refused: bool = True) -> str:
+    """`attempt()` -> (seconds, text), asserted under `ANSWER_S` (measured again once if the first
+    took longer: see the module's note) and, when the input is `refused` (not judged by a model),
+    with no job registered for it; returns the text."""
+    records = studio.jobs.counts()["records"]
+    seconds, text = attempt()
+    if seconds >= ANSWER_S:
+        seconds = min(seconds, attempt()[0])
+    assert seconds < ANSWER_S, f"{label}: {seconds:.2f} s ({text})"
+    if refused:
+        assert studio.jobs.counts()["records"] == records, f"{label}: a job was registered before the refusal"
+    return text
+
+
 @pytest.mark.parametrize("entry, name", [(e, n) for e, names in FILES_OF.items() for n in names])
-def test_hostile_file_gets_a_clear_answer_fast(clients, files, entry, name):
-    seconds, text = call(clients[entry], entry, {ENTRY_POINTS[entry][1]: name}, files)
+def test_hostile_file_gets_a_clear_answer_fast(studio, clients, files, entry, name):
+    text = answered_fast(studio, lambda: call(clients[entry], entry, {ENTRY_POINTS[entry][1]: name}, files),
+                         f"{entry} {name}", refused=entry not in ("verify", "detect"))
     assert_clear(text)
-    assert seconds < ANSWER_S, f"{entry} {name}: {seconds:.2f} s ({text})"
 
 
 def raw_call(live_url: str, client: Client, entry: str, args: dict, files: dict) -> tuple[float, str]:
@@ -172,16 +191,16 @@ def raw_call(live_url: str, client: Client, entry: str, args: dict, files: dict)
 
 
 @pytest.mark.parametrize("entry, field, value", NUMBERS)
-def test_hostile_number_gets_a_clear_error_fast(live_url, clients, files, entry, field, value):
+def test_hostile_number_gets_a_clear_error_fast(studio, live_url, clients, files, entry, field, value):
     args = {field: value}
     if entry in ("fill-source", "video-still"):
         args["upload"] = "good.png"
     if entry == "fill-source":
         args["mask_upload"] = "good.png"
-    seconds, text = raw_call(live_url, clients[entry], entry, args, files)
+    text = answered_fast(studio, lambda: raw_call(live_url, clients[entry], entry, args, files),
+                         f"{entry} {field}={value}")
     assert_clear(text)
     assert text.strip() not in ("", "null"), f"{entry} {field}={value}: an error without a message"
-    assert seconds < ANSWER_S, f"{entry} {field}={value}: {seconds:.2f} s ({text})"
 
 
 def test_nothing_outside_the_session_folders_and_the_bystander_untouched(studio, bystander, live_url):
