@@ -140,7 +140,7 @@ def turbo_cases(args, rows: list) -> tuple[float, tuple[float, float]]:
     import torch
     from diffusers import EulerAncestralDiscreteScheduler
 
-    from pipelines.openvino_backend import OVDecoder, OVUNet
+    from pipelines.openvino_modules import OVDecoder, OVUNet
 
     torch.manual_seed(0)
     unet, vae = build("stabilityai/sd-turbo", "unet"), build("stabilityai/sd-turbo", "vae")
@@ -203,7 +203,7 @@ def int8_rows(args, unet, components, run_ov, pt_full, rows: list) -> None:
     """turbo-full again with each INT8 UNet (the fp32 compiled UNet dropped first, for memory)."""
     import gc
 
-    from pipelines.openvino_backend import OVUNet
+    from pipelines.openvino_modules import OVUNet
     from pipelines.openvino_export import Component
 
     components["unet"].model = None
@@ -241,7 +241,7 @@ def text_case(args, rows: list) -> None:
     """The SD-Turbo text encoder on 77 tokens: PyTorch against the studio's OpenVINO export of it."""
     import torch
 
-    from pipelines.openvino_backend import OVTextEncoder
+    from pipelines.openvino_modules import OVTextEncoder
     from pipelines.openvino_export import compile_components
     from pipelines.progress import Progress
 
@@ -266,7 +266,7 @@ def lcm_case(args, rows: list) -> None:
     import torch
     from diffusers import LCMScheduler
 
-    from pipelines.openvino_backend import OVDecoder, OVUNet
+    from pipelines.openvino_modules import OVDecoder, OVUNet
 
     size = args.size
     pipe = sd15_sized_pipeline(torch.float32)

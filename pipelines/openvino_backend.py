@@ -125,6 +125,8 @@ def swap(pipe, view, progress: Progress) -> tuple[str, list[str]]:
         compiled = exported.compiled(pipe, progress, needs)
     except ExportError as e:
         return "pytorch", [f"{e} It ran on PyTorch instead."]
+    from pipelines.openvino_modules import OVDecoder, OVUNet
+
     view.unet = OVUNet(compiled["unet"], pipe.unet)
     view.vae = OVDecoder(compiled["vae_decoder"], pipe.vae, compiled.get("vae_encoder"))
     if "text_encoder" in compiled:
@@ -166,6 +168,8 @@ class Exported:
     def text_encoder(self, component, encoder):
         """The one text-encoder wrapper of this loaded model: the prompt-embedding cache knows a text
         encoder by identity, so a wrapper per request would never hit it."""
+        from pipelines.openvino_modules import OVTextEncoder
+
         with self.lock:
             if self.encoder_wrapper is None:
                 self.encoder_wrapper = OVTextEncoder(component, encoder)
@@ -175,125 +179,3 @@ class Exported:
         """The backend as each output records it."""
         return "openvino (UNet INT8 weights)" if self.weights == "int8" else "openvino"
 
-
-def _module_base():
-    import torch
-
-    class OVModule(torch.nn.Module):
-        """A torch module face for a compiled OpenVINO model: diffusers asks modules for device,
-        dtype and config; each wrapper (one per request) has its own infer request."""
-
-        def __init__(self, component, original):
-            super().__init__()
-            self.component = component
-            self.request = None   # this wrapper's own infer request
-            self.lock = threading.Lock()   # the text encoder's wrapper is shared by concurrent requests
-            self.config = original.config
-            self.out_dtype = original.dtype
-
-        @property
-        def device(self):
-            return torch.device("cpu")
-
-        @property
-        def dtype(self):
-            return self.out_dtype
-
-        def infer(self, *inputs):
-            feed = [(x.to(torch.float32) if x.is_floating_point() else x).detach().numpy() for x in inputs]
-            with self.lock:
-                if self.request is None:
-                    self.request = self.component.compiled().create_infer_request()
-                out = self.request.infer(feed, share_inputs=True)
-                return torch.from_numpy(out[0].copy()).to(self.out_dtype)
-
-    return OVModule
-
-
-def _classes():
-    """The wrapper classes, defined on first use (torch is not imported at module level)."""
-    if "OVUNet" in _CLASSES:
-        return _CLASSES
-    import torch
-
-    base = _module_base()
-
-    class UNet(base):
-        """Called as diffusers calls a UNet2DConditionModel."""
-
-        def __init__(self, component, unet):
-            super().__init__(component, unet)
-            self.names = component.names
-            if "add_embedding" in unet._modules:  # SDXL's pipeline reads its input width
-                self.add_embedding = unet.add_embedding
-
-        def forward(self, sample, timestep, encoder_hidden_states, timestep_cond=None,
-                    added_cond_kwargs=None, return_dict=False, **_unused):
-            timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)[:1].expand(sample.shape[0])
-            given = {"sample": sample, "timestep": timestep, "encoder_hidden_states": encoder_hidden_states,
-                     "timestep_cond": timestep_cond, **(added_cond_kwargs or {})}
-            return (self.infer(*[given[name] for name in self.names]),)
-
-    class Decoder(base):
-        """Answers `vae.decode(latents)` with the exported decoder and, given the exported encoder,
-        `vae.encode(image)` with diffusers' own latent distribution, so `retrieve_latents(...,
-        generator)` samples the same noise as on PyTorch. The VAE's config (scaling_factor,
-        force_upcast...) and dtype are the loaded module's."""
-
-        def __init__(self, component, vae, encoder=None):
-            super().__init__(component, vae)
-            self.encoder = None if encoder is None else base(encoder, vae)
-
-        def forward(self, latents):
-            return self.infer(latents)
-
-        def decode(self, latents, return_dict=True, generator=None):
-            from diffusers.models.autoencoders.vae import DecoderOutput
-
-            image = self.infer(latents)
-            return DecoderOutput(sample=image) if return_dict else (image,)
-
-        def encode(self, image, return_dict=True):
-            from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKLOutput
-            from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
-
-            if self.encoder is None:   # PIPELINES declares which pipelines need it; swap gave none
-                raise RuntimeError("the VAE encoder was not exported for this pipeline")
-            posterior = DiagonalGaussianDistribution(self.encoder.infer(image))
-            return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
-
-    class TextEncoder(base):
-        """Called as SD 1.5-family pipelines call a CLIPTextModel: `encoder(ids)[0]` is the last
-        hidden state. A call asking for more (hidden states for clip skip, an attention mask) runs
-        the loaded PyTorch module instead."""
-
-        def __init__(self, component, encoder):
-            super().__init__(component, encoder)
-            self.original = [encoder]   # in a list: not a submodule of the wrapper
-
-        def forward(self, input_ids, attention_mask=None, output_hidden_states=None, **kwargs):
-            if attention_mask is not None or output_hidden_states or kwargs:
-                return self.original[0](input_ids, attention_mask=attention_mask,
-                                        output_hidden_states=output_hidden_states, **kwargs)
-            return (self.infer(input_ids),)
-
-    _CLASSES.update(OVUNet=UNet, OVDecoder=Decoder, OVTextEncoder=TextEncoder)
-    return _CLASSES
-
-
-_CLASSES: dict[str, Any] = {}
-
-
-def OVUNet(component, unet):  # noqa: N802 - reads as the class it builds
-    """A UNet wrapper over the exported component (pipelines.openvino_export.Component)."""
-    return _classes()["OVUNet"](component, unet)
-
-
-def OVTextEncoder(component, encoder):  # noqa: N802
-    """A CLIP text-encoder wrapper over the exported component."""
-    return _classes()["OVTextEncoder"](component, encoder)
-
-
-def OVDecoder(component, vae, encoder=None):  # noqa: N802
-    """A VAE wrapper over the exported decoder (and encoder, when given) components."""
-    return _classes()["OVDecoder"](component, vae, encoder)

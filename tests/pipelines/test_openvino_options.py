@@ -7,7 +7,7 @@ import pytest
 from test_control import make as controlled
 from test_openvino import MIN_PSNR_DB, make, manager, psnr
 
-from pipelines import openvino_backend, openvino_export
+from pipelines import openvino_export, openvino_modules
 from pipelines.presets import PresetError, parse_presets
 from pipelines.progress import Progress
 from pipelines.runner import execute
@@ -55,7 +55,7 @@ def test_the_exported_text_encoder_answers_as_the_loaded_one(studio, runs):
 
     pipe = studio.models.get("text_to_image", "tiny-sd15").pipe
     compiled = openvino_export.compile_components(pipe, runs["export_dir"], "test", Progress(), ("text_encoder",))
-    wrapper = openvino_backend.OVTextEncoder(compiled["text_encoder"], pipe.text_encoder)
+    wrapper = openvino_modules.OVTextEncoder(compiled["text_encoder"], pipe.text_encoder)
     ids = pipe.tokenizer(["a lighthouse at dusk"], padding="max_length", max_length=77, return_tensors="pt").input_ids
     with torch.inference_mode():
         mine, theirs = wrapper(ids)[0], pipe.text_encoder(ids)[0]
