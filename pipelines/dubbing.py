@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import animatic, speech, subtitles, transcribe, translate
+from pipelines.audio_decode import decode_audio
 from pipelines.contract import Join, Task, upload
 from pipelines.errors import InputError
 from pipelines.media import AudioArtifact, Result, VideoArtifact
@@ -166,17 +167,10 @@ def read_clip(path: str) -> Clip:
 
 
 def _read_sound(path: str) -> tuple[np.ndarray | None, int]:
-    import av
-
-    with av.open(str(path)) as box:
-        if not box.streams.audio:
-            return None, 0
-        stream = box.streams.audio[0]
-        rate, layout = stream.rate, "stereo" if (stream.channels or 1) > 1 else "mono"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        parts = [out.to_ndarray() for frame in box.decode(stream) for out in resampler.resample(frame)]
-        parts += [out.to_ndarray() for out in resampler.resample(None)]
-    return (np.concatenate(parts, axis=1).astype(np.float32) if parts else None), rate
+    sound = decode_audio(path)
+    if sound is None or not sound.samples.shape[-1]:
+        return None, 0
+    return sound.samples, sound.rate
 
 
 # ---- running -----------------------------------------------------------------------------------

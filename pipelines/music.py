@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 # torch is imported in the functions that run a model: the web app imports this module for its Request.
 
+from pipelines.audio_decode import decode_audio
 from pipelines.checks import number, whole
 from pipelines.contract import Task, upload
 from pipelines.errors import InputError, PresetError
@@ -126,17 +127,12 @@ def read_audio(path: str) -> tuple[np.ndarray, int]:
     import av
 
     try:
-        with av.open(path) as box:
-            stream = next(s for s in box.streams if s.type == "audio")
-            resampler = av.AudioResampler(format="fltp")
-            chunks = [f.to_ndarray() for frame in box.decode(stream) for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
-            rate = stream.rate or stream.codec_context.sample_rate
-    except (av.error.FFmpegError, StopIteration, ValueError, OSError) as e:
+        sound = decode_audio(path)
+    except (av.error.FFmpegError, ValueError, OSError) as e:
         raise InputError("not audio") from e
-    if not chunks or not rate:
+    if sound is None or not sound.samples.shape[-1]:
         raise InputError("no audio")
-    return np.concatenate(chunks, axis=1).astype(np.float32), int(rate)
+    return sound.samples, sound.rate
 
 
 def read_melody(path: str) -> tuple[np.ndarray, int]:

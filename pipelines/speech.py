@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import subtitles
+from pipelines.audio_decode import decode_audio
 from pipelines.contract import Task, upload
 from pipelines.errors import InputError, ModelMissingError, PresetError
 from pipelines.media import AudioArtifact, Result
@@ -476,24 +477,13 @@ def read_reference(path: str, rate: int | None = None) -> ReferenceClip:
     # Type, damage and length from the header first: a long or disguised file is never decoded.
     probe_upload(path, AUDIO_KINDS, title="reference clip", max_audio_s=hi)
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            source_rate, source_channels = stream.rate or 0, stream.channels or 0
-            out_rate = rate or source_rate
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=out_rate)
-            parts, count, cap = [], 0, int((hi + 1) * out_rate)
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1))
-                    count += parts[-1].size
-                if count > cap:
-                    break  # far enough to know it is too long
-            else:
-                parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    except (av.error.FFmpegError, OSError, ValueError, RuntimeError, IndexError):
+        sound = decode_audio(path, mono=True, rate=rate, max_seconds=hi + 1)   # enough to know it is too long
+        if sound is None:
+            raise ValueError("no audio stream")
+    except (av.error.FFmpegError, OSError, ValueError, RuntimeError):
         raise InputError("The reference clip could not be read as audio (it may be corrupt or not a sound file). "
                          "Upload WAV, MP3, FLAC, OGG or M4A, or record it in the browser.") from None
-    samples = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    samples, out_rate = sound.samples[0], sound.rate
     samples = np.nan_to_num(samples)
     duration = samples.size / out_rate if out_rate else 0.0
     if duration < lo:
@@ -505,7 +495,7 @@ def read_reference(path: str, rate: int | None = None) -> ReferenceClip:
     if _sound_seconds(samples, out_rate) < MIN_SOUND_S:
         raise InputError("The reference clip is silent (or nearly): record the speaker talking, close to the "
                          "microphone, for 3-30 s.")
-    return ReferenceClip(samples, out_rate, duration, source_rate, source_channels)
+    return ReferenceClip(samples, out_rate, duration, sound.source_rate, sound.source_channels)
 
 
 def _sound_seconds(samples: np.ndarray, rate: int) -> float:

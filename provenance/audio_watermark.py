@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 from scipy import ndimage, signal
 
+from pipelines.audio_decode import decode_audio
 from provenance.watermark import PAYLOAD_BITS, WatermarkReading, new_watermark_id  # noqa: F401 (one id format)
 
 SCHEME = "genmedia-studio stft patchwork v1"
@@ -373,20 +374,13 @@ def _decode(path: Path) -> tuple[np.ndarray | None, int]:
         return data.mean(axis=1), rate
     except (sf.LibsndfileError, RuntimeError, ValueError):
         pass
-    chunks: list[np.ndarray] = []
     try:
-        with av.open(str(path)) as box:
-            if not box.streams.audio:
-                return None, 0
-            rate = box.streams.audio[0].rate or RATE
-            mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for frame in box.decode(box.streams.audio[0]):
-                chunks.extend(out.to_ndarray().reshape(-1) for out in mono.resample(frame))
-                if sum(len(c) for c in chunks) >= MAX_READ_SECONDS * rate:
-                    break
+        sound = decode_audio(path, mono=True, max_seconds=MAX_READ_SECONDS)
     except (av.error.FFmpegError, ValueError):
         return None, 0
-    return (np.concatenate(chunks) if chunks else None), rate
+    if sound is None:
+        return None, 0
+    return (sound.samples[0] if sound.samples.size else None), sound.rate
 
 
 def note_in_report(report, path: Path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipelines.audio_decode import decode_audio
 from provenance.probe import kind_of, sniff_mime
 from provenance.probe import _short  # one place keeps decoders' own words off the page
 
@@ -185,24 +186,14 @@ def _read_soundfile(path: Path, media: MediaInput) -> tuple[np.ndarray | None, i
 
 
 def _read_av_audio(path: Path, media: MediaInput) -> tuple[np.ndarray | None, int]:
-    chunks: list[np.ndarray] = []
     try:
-        with av.open(str(path)) as box:
-            if not box.streams.audio:
-                media.problem = "the file has no audio track"
-                return None, 0
-            stream = box.streams.audio[0]
-            rate = stream.rate or 16000
-            mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            total = 0
-            for frame in box.decode(stream):
-                for out in mono.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                    total += chunks[-1].shape[0]
-                if total >= MAX_AUDIO_S * rate:
-                    media.notes.append(f"only the first {MAX_AUDIO_S:g} s were examined")
-                    break
+        sound = decode_audio(path, mono=True, max_seconds=MAX_AUDIO_S)
     except (av.error.FFmpegError, ValueError) as exc:
         media.problem = f"the audio is damaged or incomplete ({_short(exc, path)})"
         return None, 0
-    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), rate
+    if sound is None:
+        media.problem = "the file has no audio track"
+        return None, 0
+    if sound.cut:
+        media.notes.append(f"only the first {MAX_AUDIO_S:g} s were examined")
+    return sound.samples[0], sound.rate

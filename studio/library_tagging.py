@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.audio_decode import decode_audio
 from pipelines.errors import InputError, StudioError
 from studio.gallery import GalleryItem
 
@@ -205,21 +206,9 @@ def first_sound(item: GalleryItem, seconds: float = 10.0):
     """The item's first `seconds` of sound as (mono float32 waveform, sample rate); None if unreadable.
     PyAV reads every format the studio makes or takes (WAV, FLAC, MP3, OGG, M4A)."""
     try:
-        import av
-
-        with av.open(item.path) as container:
-            stream = container.streams.audio[0]
-            rate = int(stream.rate or stream.codec_context.sample_rate)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            chunks, total = [], 0
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                    total += chunks[-1].size
-                if total >= seconds * rate:
-                    break
-        wave = np.concatenate(chunks)[: int(seconds * rate)] if chunks else None
-        return (wave.astype(np.float32), rate) if wave is not None and wave.size else None
+        sound = decode_audio(item.path, mono=True, max_seconds=seconds)
+        wave = None if sound is None else sound.samples[0, : int(seconds * sound.rate)]
+        return (wave, sound.rate) if wave is not None and wave.size else None
     except Exception as e:  # noqa: BLE001 - PyAV raises many kinds for a damaged file; it is skipped
         log.info("library tagging: %s not readable as sound (%s)", item.id, type(e).__name__)
     return None
