@@ -248,12 +248,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
     notices = list(prep.notices)
     sent = sent_prompts(pipe, *_prompts(request))
     notices += sent.notices
-    # The new border, a removal and a full mask keep nothing of what was there: they repaint fully.
-    full = request.mode in ("extend", "remove") or prep.ran_as == "text_to_image"
-    strength = 1.0 if full else float(request.strength)
-    if strength != request.strength:
-        notices.append(f"Strength {request.strength} was raised to 1: in {request.mode} mode"
-                       f"{' with a full mask' if request.mode == 'fill' else ''} the area is repainted completely.")
+    strength = _strength(request, prep, notices)
     steps_run = max(1, int(request.steps * strength))
     total = steps_run * len(prep.plans)
     result = np.asarray(prep.canvas, dtype=np.uint8).copy()
@@ -279,14 +274,7 @@ def run(pipe, request: Request, progress: Progress) -> Result:
         if safety_checker.verdicts(output, 1)[0]:  # blanked by the model's own checker: nothing to hand out
             progress.update(total, total, "done")
             return Result([], notices + [_withheld(i, len(prep.plans))])
-        generated = output.images[0]
-        if generated.size != (box.width, box.height):
-            generated = generated.resize((box.width, box.height), Image.Resampling.LANCZOS)
-        alpha = feather_alpha(region_crop, request.feather)
-        window = result[box.y0:box.y1, box.x0:box.x1]
-        blended = window * (1 - alpha[..., None]) + np.asarray(generated.convert("RGB"), np.float32) * alpha[..., None]
-        # Where alpha is 0 the source bytes are kept as they are, not recomputed.
-        result[box.y0:box.y1, box.x0:box.x1] = np.where(alpha[..., None] > 0, np.rint(blended), window).astype(np.uint8)
+        _paste(result, box, output.images[0], feather_alpha(region_crop, request.feather))
         crops.append(dict(box=list(box), model_size=[mw, mh]))
     progress.update(total, total, "done")
 
@@ -300,6 +288,27 @@ def run(pipe, request: Request, progress: Progress) -> Result:
                        f"{image.width}×{image.height} image is unchanged.")
     # The mask goes with the image: publishing watermarks only inside it, so the rest stays the source's.
     return Result([ImageArtifact(image=image, params=params, changed_mask=prep.mask)], notices)
+
+
+def _strength(request: Request, prep: _Prepared, notices: list[str]) -> float:
+    """The strength the run uses: the new border, a removal and a full mask keep nothing of what was
+    there, so they repaint fully (and a notice says so when the visitor asked for less)."""
+    full = request.mode in ("extend", "remove") or prep.ran_as == "text_to_image"
+    strength = 1.0 if full else float(request.strength)
+    if strength != request.strength:
+        notices.append(f"Strength {request.strength} was raised to 1: in {request.mode} mode"
+                       f"{' with a full mask' if request.mode == 'fill' else ''} the area is repainted completely.")
+    return strength
+
+
+def _paste(result: np.ndarray, box: Box, generated: Image.Image, alpha: np.ndarray) -> None:
+    """Blend `generated` into `result`'s `box` by `alpha`; where alpha is 0 the source bytes are kept
+    as they are, not recomputed."""
+    if generated.size != (box.width, box.height):
+        generated = generated.resize((box.width, box.height), Image.Resampling.LANCZOS)
+    window = result[box.y0:box.y1, box.x0:box.x1]
+    blended = window * (1 - alpha[..., None]) + np.asarray(generated.convert("RGB"), np.float32) * alpha[..., None]
+    result[box.y0:box.y1, box.x0:box.x1] = np.where(alpha[..., None] > 0, np.rint(blended), window).astype(np.uint8)
 
 
 def _withheld(region: int, regions: int) -> str:
