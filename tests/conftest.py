@@ -45,8 +45,21 @@ def studio(data_dir):
 
     # Every visitor of the test server comes from 127.0.0.1, so the per-address limit is off here;
     # tests/studio/test_jobs.py turns it on for its own checks (test_sessions.py for new sessions).
-    return Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32", jobs_per_ip_minute=0,
-                                sessions_per_ip_minute=0))
+    studio = Studio(load_settings(env={}, data_dir=data_dir, dtype="fp32", jobs_per_ip_minute=0,
+                                  sessions_per_ip_minute=0))
+    # The Library's tagger would tag each of the suite's ~230 outputs beside the tests that follow
+    # (~0.5 s of CPU each on this tiny tier); the tests of tagging turn it on (`background_tagging`).
+    studio.tagging.pause(float("inf"))
+    return studio
+
+
+@pytest.fixture
+def background_tagging(studio):
+    """The shared studio's Library tagger at work for this test (newest item first), paused again
+    after it (it finishes the item in hand)."""
+    studio.tagging.resume()
+    yield studio.tagging
+    studio.tagging.pause(float("inf"))
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,7 @@ def test_download_a_selection_as_a_zip_of_signed_files(made, studio, tmp_path):
         assert report.state in ("Valid", "Trusted"), report.summary_lines()
 
 
-def test_more_like_this_ranks_the_visitors_own_items(made, live_url):
+def test_more_like_this_ranks_the_visitors_own_items(made, live_url, background_tagging):
     ids = [i["id"] for i in search(made, "")["items"]]
     deadline, found = time.time() + 120, None
     while time.time() < deadline:   # tagging runs in the background, in device-idle turns

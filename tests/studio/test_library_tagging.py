@@ -16,7 +16,7 @@ def make_image(studio, session: str, prompt: str):
     return studio.produce("text_to_image", request, session_id=session).items[0]
 
 
-def test_a_published_image_is_tagged_in_the_background_and_found_by_its_tags(studio):
+def test_a_published_image_is_tagged_in_the_background_and_found_by_its_tags(studio, background_tagging):
     item = make_image(studio, "tagging-visitor", "a quiet harbour")
     deadline = time.time() + 180
     while time.time() < deadline and studio.library.untagged(50) and \
@@ -112,8 +112,7 @@ def test_a_published_voice_is_tagged_by_sound_and_found_by_its_tags(studio):
 
 def test_a_visitor_who_arrives_mid_item_waits_for_one_model_call_only(studio):
     tagger = LibraryTagger(studio, start=False)
-    tagger.quiet_s = 0
-    studio.tagging.pause(600)                        # the studio's own tagger out of the way
+    tagger.quiet_s = 0                               # the studio's own tagger is paused (tests/conftest.py)
     turns, calls = studio.jobs.turns, []
     try:
         item = make_image(studio, "tagging-visitor-4", "a cormorant drying its wings")
@@ -135,7 +134,6 @@ def test_a_visitor_who_arrives_mid_item_waits_for_one_model_call_only(studio):
         assert item.id in [i.id for i in studio.library.untagged(10)]   # tagged later
     finally:
         turns.leave("arriving-job")
-        studio.tagging.resume()
     tagger._execute = run
     assert tagger.tag_next() is True and item.id not in [i.id for i in studio.library.untagged(500)]
 
@@ -156,11 +154,7 @@ def test_each_tier_tags_with_its_own_models_and_a_real_tier_never_with_a_twin(st
 def test_the_newest_item_is_tagged_first(studio):
     """A visitor searches for what they just made: a backlog of older items (a busy demo, a restart, or
     this suite's hundreds of outputs, which kept the items of the tests above waiting past 120 s) must
-    not keep it waiting."""
-    studio.tagging.pause(600)
-    try:
-        older = make_image(studio, "tagging-visitor-5", "an older picture")
-        newest = make_image(studio, "tagging-visitor-5", "the newest picture")
-        assert [i.id for i in studio.library.untagged(2)] == [newest.id, older.id]
-    finally:
-        studio.tagging.resume()
+    not keep it waiting. (The studio's own tagger is paused here: tests/conftest.py.)"""
+    older = make_image(studio, "tagging-visitor-5", "an older picture")
+    newest = make_image(studio, "tagging-visitor-5", "the newest picture")
+    assert [i.id for i in studio.library.untagged(2)] == [newest.id, older.id]

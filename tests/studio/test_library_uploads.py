@@ -37,7 +37,7 @@ def uploaded(live_url, tmp_path_factory):
     return client
 
 
-def test_an_upload_is_found_by_its_name_then_by_its_tags(uploaded, studio, live_url):
+def test_an_upload_is_found_by_its_name_then_by_its_tags(uploaded, studio, live_url, background_tagging):
     found = search(uploaded, "harbour sketch")
     assert found["total"] == 1
     item = found["items"][0]
