@@ -35,10 +35,11 @@ def decode_audio(path: str | Path, mono: bool = False, rate: int | None = None,
             return None
         stream = box.streams.audio[0]
         source_rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+        source_channels = int(stream.channels or 0)
         out_rate = int(rate or source_rate)
         if out_rate <= 0:
             raise ValueError("the audio stream gives no sample rate")
-        layout = "mono" if mono or (stream.channels or 1) == 1 else "stereo"
+        layout = "mono" if mono or source_channels <= 1 else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=out_rate)
         cap = None if max_seconds is None else int(max_seconds * out_rate)
         parts, count, cut = [], 0, False
@@ -53,4 +54,4 @@ def decode_audio(path: str | Path, mono: bool = False, rate: int | None = None,
             parts += [out.to_ndarray() for out in resampler.resample(None)]
     channels = 1 if layout == "mono" else 2
     samples = np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((channels, 0), np.float32)
-    return Decoded(samples, out_rate, cut, source_rate, int(stream.channels or 0))
+    return Decoded(samples, out_rate, cut, source_rate, source_channels)
